@@ -36,10 +36,16 @@ export class MemoryStorage implements RaftStorage {
     return { hardState: this.hardState, confState: this.snap.metadata.confState };
   }
 
-  /** Sets the membership a fresh group starts with (bootstrap), before any entry exists. */
+  /**
+   * Starts a fresh group: the initial membership becomes a snapshot at index 1, term 1, so a
+   * node added later (with empty storage) learns it from the leader's snapshot like any other
+   * lagging replica. Empty snapshot data means the initial (empty) state machine.
+   */
   bootstrap(confState: ConfState): void {
     assert(this.lastIndex() === 0, 'bootstrap of a non-empty storage');
-    this.snap = { metadata: { ...this.snap.metadata, confState }, data: this.snap.data };
+    this.snap = { metadata: { index: 1, term: 1, confState }, data: new Uint8Array(0) };
+    this.ents = [{ index: 1, term: 1, kind: 'normal', data: new Uint8Array(0) }];
+    this.hardState = { term: 1, vote: null, commit: 1 };
   }
 
   setHardState(hs: HardState): void {

@@ -46,6 +46,13 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message: a heartbeat answer proves the follower is alive, so probe on. */
+  freeFirstOne(): void {
+    if (this.indexes.length === 0) return;
+    this.bytes -= this.sizes.shift()!;
+    this.indexes.shift();
+  }
+
   full(): boolean {
     return this.indexes.length >= this.maxCount || this.bytes >= this.maxBytes;
   }

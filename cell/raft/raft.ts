@@ -494,6 +494,7 @@ export class RaftNode {
       case 'heartbeatResp':
         pr.recentActive = true;
         pr.probeSent = false;
+        if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.state === 'snapshot') {
           if (!pr.snapshotAckedRecently) this.sendSnapshotChunk(m.from, pr);
           pr.snapshotAckedRecently = false;

@@ -24,6 +24,8 @@ export interface TestNode {
   applied: Entry[];
   readStates: ReadState[];
   conf: ConfState;
+  /** Data of the last snapshot this node installed from the leader. */
+  restored: Uint8Array | null;
 }
 
 export type ConfigOverrides = Partial<Omit<RaftConfig, 'id' | 'storage' | 'random'>>;
@@ -60,7 +62,7 @@ export class TestCluster {
       checkQuorum: true,
       ...this.overrides,
     });
-    const node: TestNode = { raft, storage, applied: [], readStates: [], conf: storage.initialState().confState };
+    const node: TestNode = { raft, storage, applied: [], readStates: [], conf: storage.initialState().confState, restored: null };
     this.nodes.set(id, node);
     return node;
   }
@@ -102,6 +104,7 @@ export class TestCluster {
         if (rd.snapshot) {
           n.storage.applySnapshot(rd.snapshot);
           n.conf = rd.snapshot.metadata.confState;
+          n.restored = rd.snapshot.data;
         }
         n.storage.append(rd.entries);
         if (rd.hardState) n.storage.setHardState(rd.hardState);
@@ -154,6 +157,15 @@ export class TestCluster {
     if (!r.ok) throw new Error(`propose failed: ${r.error}`);
     this.settle();
     return r.index;
+  }
+
+  /** Snapshots the node's applied state (the texts, as JSON) and compacts its log. */
+  snapshotAndCompact(id: NodeId): void {
+    const n = this.node(id);
+    const applied = n.raft.status().applied;
+    const data = new TextEncoder().encode(JSON.stringify(this.appliedTexts(id)));
+    n.storage.createSnapshot(applied, n.conf, data);
+    n.storage.compact(applied);
   }
 
   appliedTexts(id: NodeId): string[] {
