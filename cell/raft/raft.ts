@@ -18,6 +18,7 @@ import { committedIndex, voteResult } from './quorum.js';
 import { RaftLog } from './raft-log.js';
 import { ReadOnlyQueue } from './read-only.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
+import { SnapshotUnavailableError } from './types.js';
 import type {
   ConfChange,
   ConfState,
@@ -679,7 +680,14 @@ export class RaftNode {
 
   private sendSnapshot(to: NodeId, pr: Progress): boolean {
     if (!pr.recentActive) return false;
-    const snap = this.cfg.storage.snapshot();
+    let snap: Snapshot;
+    try {
+      snap = this.cfg.storage.snapshot();
+    } catch (e) {
+      // Being built by the caller: the next heartbeat answer retries.
+      if (e instanceof SnapshotUnavailableError) return false;
+      throw e;
+    }
     assert(snap.metadata.index > 0, 'a snapshot is needed but storage has none');
     pr.becomeSnapshot(snap);
     this.sendSnapshotChunk(to, pr);

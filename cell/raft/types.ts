@@ -159,7 +159,10 @@ export interface RaftStorage {
   /** Index of the first entry still available (snapshot index + 1). */
   firstIndex(): number;
   lastIndex(): number;
-  /** The most recent snapshot (for sending to a lagging follower). */
+  /**
+   * The most recent snapshot (for sending to a lagging follower). May throw
+   * SnapshotUnavailableError while one is being built; the core retries later.
+   */
   snapshot(): Snapshot;
 }
 
@@ -232,5 +235,12 @@ export class UnavailableError extends Error {
   readonly code = 'RAFT_UNAVAILABLE';
   constructor(index: number) {
     super(`raft log index ${index} is not yet available`);
+  }
+}
+
+export class SnapshotUnavailableError extends Error {
+  readonly code = 'RAFT_SNAPSHOT_UNAVAILABLE';
+  constructor() {
+    super('snapshot is being built; retry shortly');
   }
 }
