@@ -1,0 +1,228 @@
+// A cell's state machine over the node's LevelDB: applies committed entries into a batch
+// (with an overlay so later commands of the same batch see earlier ones), keeps the expiry
+// index and the at-most-once table, and writes the applied index in the same batch as the
+// data it covers.
+
+import { assert } from '../raft/assert.js';
+import type { ConfState, Entry } from '../raft/types.js';
+import type { CellEntryPayload, OpResult, WriteCommand } from '../../shared/cell-protocol.js';
+import {
+  decodeAppliedState,
+  decodeCellEntryPayload,
+  decodeDedupeRecord,
+  decodeStoredValue,
+  encodeAppliedState,
+  encodeDedupeRecord,
+  encodeStoredValue,
+  type StoredValue,
+} from './value-codec.js';
+import {
+  appliedKey,
+  dataKey,
+  dedupeAgeKey,
+  dedupeAgeRange,
+  dedupeKey,
+  expiryKey,
+  parseDedupeAgeKey,
+} from './data-keys.js';
+import { MAX_OPS_PER_ENTRY, applyExpire, applyWrite, type ApplyView } from './kv-apply.js';
+import type { BatchOp, KvDb } from './kv-db.js';
+
+export interface AppliedState {
+  readonly index: number;
+  readonly confState: ConfState;
+  /** Dedupe records older than this (ms) are dead; raised by a replicated cutoff command. */
+  readonly dedupeCutoffMs: number;
+}
+
+export interface DedupeLimits {
+  readonly retentionMs: number;
+  readonly maxEntries: number;
+}
+
+/** Results of one applied entry: per command, its op results (null for system commands). */
+export type EntryResults = (OpResult[] | null)[];
+
+/** Hook for commands the data layer does not own (the meta cell's directory). */
+export type MetaApplier = (json: string, index: number, ops: BatchOp[]) => Promise<void>;
+
+/** The meta command that raises the dedupe cutoff (proposed when the table grows too big). */
+export function dedupeCutoffCommand(cutoffMs: number): string {
+  return JSON.stringify({ op: 'dedupeCutoff', cutoffMs });
+}
+
+function parseDedupeCutoff(json: string): number | null {
+  if (!json.startsWith('{"op":"dedupeCutoff"')) return null;
+  const v = JSON.parse(json) as { cutoffMs?: unknown };
+  return typeof v.cutoffMs === 'number' ? v.cutoffMs : null;
+}
+
+const hex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.length).toString('hex');
+
+export class CellData {
+  private overlay = new Map<string, StoredValue | null>();
+  private pendingDedupe = new Map<string, Uint8Array>();
+  private ops: BatchOp[] = [];
+  private dedupeAdded = 0;
+  private state: AppliedState;
+  expiredDeleted = 0;
+
+  private constructor(
+    readonly cellId: string,
+    private readonly db: KvDb,
+    state: AppliedState,
+    private readonly dedupe: DedupeLimits,
+    private readonly metaApplier: MetaApplier | null,
+  ) {
+    this.state = state;
+  }
+
+  static async open(cellId: string, db: KvDb, initialConf: ConfState, dedupe: DedupeLimits, meta: MetaApplier | null): Promise<CellData> {
+    const raw = await db.get(appliedKey(cellId));
+    const state = raw ? decodeAppliedState(raw) : { index: 0, confState: initialConf, dedupeCutoffMs: 0 };
+    return new CellData(cellId, db, state, dedupe, meta);
+  }
+
+  get applied(): AppliedState {
+    return this.state;
+  }
+
+  /** Reads a stored value (committed and flushed, or pending in this batch). */
+  async read(nsKey: Uint8Array): Promise<StoredValue | null> {
+    const h = hex(nsKey);
+    if (this.overlay.has(h)) return this.overlay.get(h)!;
+    const raw = await this.db.get(dataKey(nsKey));
+    return raw ? decodeStoredValue(raw) : null;
+  }
+
+  private view(): ApplyView {
+    return {
+      get: (k) => this.read(k),
+      put: (k, v) => this.stagePut(k, v),
+      del: (k) => this.stageDel(k),
+    };
+  }
+
+  private async stagePut(nsKey: Uint8Array, v: StoredValue): Promise<void> {
+    const old = await this.read(nsKey);
+    if (old?.meta.expiresAt != null) this.ops.push({ type: 'del', key: expiryKey(old.meta.expiresAt, nsKey) });
+    this.overlay.set(hex(nsKey), v);
+    this.ops.push({ type: 'put', key: dataKey(nsKey), value: encodeStoredValue(v) });
+    if (v.meta.expiresAt !== null) this.ops.push({ type: 'put', key: expiryKey(v.meta.expiresAt, nsKey), value: new Uint8Array(0) });
+  }
+
+  private async stageDel(nsKey: Uint8Array): Promise<void> {
+    const old = await this.read(nsKey);
+    if (old?.meta.expiresAt != null) this.ops.push({ type: 'del', key: expiryKey(old.meta.expiresAt, nsKey) });
+    this.overlay.set(hex(nsKey), null);
+    this.ops.push({ type: 'del', key: dataKey(nsKey) });
+  }
+
+  /** Applies one committed entry; returns per-command results. */
+  async applyEntry(entry: Entry): Promise<EntryResults> {
+    assert(entry.index === this.state.index + 1, `cell ${this.cellId}: apply ${entry.index} after ${this.state.index}`);
+    let results: EntryResults = [];
+    if (entry.kind === 'normal' && entry.data.length > 0) {
+      const payload: CellEntryPayload = decodeCellEntryPayload(entry.data);
+      results = await this.applyPayload(payload, entry.index);
+    }
+    this.state = { ...this.state, index: entry.index };
+    return results;
+  }
+
+  setConfState(confState: ConfState): void {
+    this.state = { ...this.state, confState };
+  }
+
+  private async applyPayload(payload: CellEntryPayload, index: number): Promise<EntryResults> {
+    const out: EntryResults = [];
+    let position = 0;
+    for (const cmd of payload.commands) {
+      switch (cmd.kind) {
+        case 'write':
+          assert(position + cmd.ops.length <= MAX_OPS_PER_ENTRY, 'too many ops in one entry');
+          out.push(await this.applyWriteOnce(cmd, index, position));
+          position += cmd.ops.length;
+          break;
+        case 'expire':
+          this.expiredDeleted += await applyExpire(cmd, this.view());
+          out.push(null);
+          break;
+        case 'meta': {
+          const cutoff = parseDedupeCutoff(cmd.json);
+          if (cutoff !== null) this.state = { ...this.state, dedupeCutoffMs: Math.max(this.state.dedupeCutoffMs, cutoff) };
+          else if (this.metaApplier) await this.metaApplier(cmd.json, index, this.ops);
+          out.push(null);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * At most once: a retried request id gets the results of its first application, as long as
+   * its record is logically alive: younger than the retention at the command's (replicated)
+   * time and than the replicated cutoff. Only logical liveness decides, so replicas that
+   * garbage-collect at different moments still agree.
+   */
+  private async applyWriteOnce(cmd: WriteCommand, index: number, position: number): Promise<OpResult[]> {
+    const floor = Math.max(cmd.nowMs - this.dedupe.retentionMs, this.state.dedupeCutoffMs);
+    const prior = await this.readDedupe(cmd.requestId);
+    if (prior && prior.atMs >= floor) return prior.results;
+    const results = await applyWrite(cmd, index, position, this.view());
+    const record = encodeDedupeRecord({ atMs: cmd.nowMs, results });
+    this.pendingDedupe.set(cmd.requestId, record);
+    this.ops.push({ type: 'put', key: dedupeKey(this.cellId, cmd.requestId), value: record });
+    this.ops.push({ type: 'put', key: dedupeAgeKey(this.cellId, cmd.nowMs, cmd.requestId), value: new Uint8Array(0) });
+    this.dedupeAdded++;
+    return results;
+  }
+
+  private async readDedupe(requestId: string): Promise<{ atMs: number; results: OpResult[] } | null> {
+    const raw = this.pendingDedupe.get(requestId) ?? (await this.db.get(dedupeKey(this.cellId, requestId)));
+    return raw ? decodeDedupeRecord(raw) : null;
+  }
+
+  /** Garbage-collects logically dead dedupe records (bounded work per call). */
+  async collectDedupe(nowMs: number, limit: number): Promise<number> {
+    const floor = Math.max(nowMs - this.dedupe.retentionMs, this.state.dedupeCutoffMs);
+    let removed = 0;
+    for await (const [k] of this.db.iterator({ ...dedupeAgeRange(this.cellId, Math.max(0, floor)), limit })) {
+      const { requestId } = parseDedupeAgeKey(this.cellId, k);
+      this.ops.push({ type: 'del', key: k });
+      if (!this.pendingDedupe.has(requestId)) this.ops.push({ type: 'del', key: dedupeKey(this.cellId, requestId) });
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Records added since start: the leader's hint for proposing a count cutoff. */
+  get dedupeRecordsAdded(): number {
+    return this.dedupeAdded;
+  }
+
+  /** The batch of this apply round, ending with the applied state (atomic with the data). */
+  takeBatch(): BatchOp[] {
+    this.ops.push({ type: 'put', key: appliedKey(this.cellId), value: encodeAppliedState(this.state) });
+    const ops = this.ops;
+    this.ops = [];
+    return ops;
+  }
+
+  /** Called once the batch from takeBatch() is written: reads go to LevelDB again. */
+  flushed(): void {
+    if (this.ops.length === 0) {
+      this.overlay.clear();
+      this.pendingDedupe.clear();
+    }
+  }
+
+  /** Resets in-memory state after a snapshot install rewrote the data. */
+  resetTo(state: AppliedState): void {
+    this.overlay.clear();
+    this.pendingDedupe.clear();
+    this.ops = [];
+    this.state = state;
+  }
+}

@@ -1,0 +1,63 @@
+// The node's one LevelDB: every cell's Raft log, hard state and snapshot metadata, and every
+// cell's state machine live in it (key layout in keys.ts). Keys and values are Uint8Array.
+
+import { mkdir } from 'node:fs/promises';
+import { ClassicLevel } from 'classic-level';
+import type { BatchOp, IteratorRange, KvDb } from '../kv/kv-db.js';
+
+export type { BatchOp, IteratorRange } from '../kv/kv-db.js';
+
+export interface NodeDb extends KvDb {
+  readonly location: string;
+  /** The read-only slice the state machine uses (the same database). */
+  readonly kv: KvDb;
+  /** One atomic LevelDB write; with `sync` it returns only after the data is fsynced. */
+  batch(ops: readonly BatchOp[], sync: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+type Level = ClassicLevel<Uint8Array, Uint8Array>;
+
+class LevelNodeDb implements NodeDb {
+  readonly kv: KvDb = this;
+
+  constructor(private readonly db: Level) {}
+
+  get location(): string {
+    return this.db.location;
+  }
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.db.get(key);
+  }
+
+  async *iterator(range: IteratorRange): AsyncIterable<[Uint8Array, Uint8Array]> {
+    // Only defined bounds: an explicit `undefined` bound is not the same as no bound everywhere.
+    const opts: { gte?: Uint8Array; gt?: Uint8Array; lt?: Uint8Array; limit?: number; reverse?: boolean } = {};
+    if (range.gte !== undefined) opts.gte = range.gte;
+    if (range.gt !== undefined) opts.gt = range.gt;
+    if (range.lt !== undefined) opts.lt = range.lt;
+    if (range.limit !== undefined) opts.limit = range.limit;
+    if (range.reverse !== undefined) opts.reverse = range.reverse;
+    for await (const kv of this.db.iterator(opts)) yield kv;
+  }
+
+  batch(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    return this.db.batch(
+      ops.map((o) => (o.type === 'put' ? { type: 'put' as const, key: o.key, value: o.value } : { type: 'del' as const, key: o.key })),
+      { sync },
+    );
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+export async function openNodeDb(dir: string): Promise<NodeDb> {
+  await mkdir(dir, { recursive: true });
+  const db: Level = new ClassicLevel<Uint8Array, Uint8Array>(dir, { keyEncoding: 'view', valueEncoding: 'view' });
+  await db.open();
+  return new LevelNodeDb(db);
+}

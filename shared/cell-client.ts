@@ -1,0 +1,188 @@
+// Internal client of the cell tier (used by gateways, tests and the admin CLI): routes each
+// request to the leader of the cell that owns the key by a cached directory, follows leader
+// hints, refreshes the directory on WRONG_RANGE and retries idempotently with bounded backoff.
+
+import { randomUUID } from 'node:crypto';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { CellOp, CellRequest, CellResponse, Consistency, OpResult, ScanItem } from './cell-protocol.js';
+import { decodeCellResponse, encodeCellRequest } from './codec/index.js';
+import { bytesOfHex, cellForKey, type CellDescriptor, type DirectoryView } from './directory.js';
+import { KvError } from './errors.js';
+import { compareBytes, namespacedKey, splitNamespacedKey } from './keys.js';
+
+export interface CellClientOptions {
+  /** Per-attempt timeout. */
+  readonly attemptTimeoutMs?: number;
+  /** Attempts per request before giving up (bounded retries). */
+  readonly maxAttempts?: number;
+}
+
+export interface RequestOptions {
+  readonly consistency?: Consistency;
+  readonly sessionIndex?: bigint;
+  readonly maxStalenessMs?: number;
+  readonly atomic?: boolean;
+  readonly requestId?: string;
+}
+
+export class CellClient {
+  private dir: DirectoryView | null = null;
+  private readonly leaderHints = new Map<string, string>();
+  private readonly attemptTimeoutMs: number;
+  private readonly maxAttempts: number;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    opts: CellClientOptions = {},
+  ) {
+    this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 2000;
+    this.maxAttempts = opts.maxAttempts ?? 8;
+  }
+
+  async directory(refresh = false): Promise<DirectoryView> {
+    if (this.dir && !refresh) return this.dir;
+    let lastErr: unknown = null;
+    for (let i = 0; i < this.maxAttempts; i++) {
+      try {
+        const m = await this.nc.request('cellkv.dir', new Uint8Array(0), { timeout: this.attemptTimeoutMs });
+        const d = JSON.parse(new TextDecoder().decode(m.data)) as DirectoryView;
+        if (d.cells.length > 0) {
+          this.dir = d;
+          for (const [cell, leader] of Object.entries(d.leaders)) this.leaderHints.set(cell, leader);
+          return d;
+        }
+      } catch (e) {
+        lastErr = e;
+      }
+      await backoff(i);
+    }
+    throw new KvError('UNAVAILABLE', `directory unavailable (${String(lastErr ?? 'not initialized')}); is the cluster up?`);
+  }
+
+  private async cellFor(tenant: string, key: Uint8Array, refresh = false): Promise<CellDescriptor> {
+    const d = await this.directory(refresh);
+    const c = cellForKey(d, namespacedKey(tenant, key));
+    if (!c) throw new KvError('UNAVAILABLE', 'no cell owns this key; the directory is incomplete');
+    return c;
+  }
+
+  /** Sends ops that all fall in one cell; retries per the error model. */
+  async request(tenant: string, ops: CellOp[], opts: RequestOptions = {}, scan: CellRequest['scan'] = null, scanKey?: Uint8Array): Promise<CellResponse> {
+    const routeKey = scanKey ?? ops[0]?.key;
+    if (!routeKey) throw new KvError('INVALID_ARGUMENT', 'nothing to route');
+    const requestId = opts.requestId ?? randomUUID();
+    const isWrite = ops.some((o) => o.op !== 'get');
+    let cell = await this.cellFor(tenant, routeKey);
+    let sent = false;
+    let lastMsg = '';
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const target = this.pickNode(cell, attempt);
+      const req: CellRequest = {
+        cellId: cell.id,
+        epoch: cell.epoch,
+        requestId,
+        tenant,
+        consistency: opts.consistency ?? 'linearizable',
+        sessionIndex: opts.sessionIndex ?? 0n,
+        maxStalenessMs: opts.maxStalenessMs ?? 0,
+        atomic: opts.atomic ?? false,
+        ops,
+        scan,
+        traceparent: '',
+      };
+      let resp: CellResponse;
+      try {
+        const m = await this.nc.request(`cellkv.node.${target}`, encodeCellRequest(req), { timeout: this.attemptTimeoutMs });
+        resp = decodeCellResponse(m.data);
+      } catch (e) {
+        // A timeout after sending a write is ambiguous; retrying with the same request id is safe.
+        if (isWrite) sent = true;
+        lastMsg = (e as Error).message;
+        this.leaderHints.delete(cell.id);
+        await backoff(attempt);
+        continue;
+      }
+      if (resp.status === 'ok') {
+        this.leaderHints.set(cell.id, target);
+        return resp;
+      }
+      lastMsg = resp.message;
+      switch (resp.code) {
+        case 'NOT_LEADER':
+          if (resp.leaderHint) this.leaderHints.set(cell.id, resp.leaderHint);
+          else this.leaderHints.delete(cell.id);
+          await backoff(attempt);
+          continue;
+        case 'WRONG_RANGE':
+          cell = await this.cellFor(tenant, routeKey, true);
+          continue;
+        case 'UNAVAILABLE':
+        case 'OVERLOADED':
+          this.leaderHints.delete(cell.id);
+          await backoff(attempt);
+          continue;
+        case 'OUTCOME_UNKNOWN':
+          sent = true;
+          await backoff(attempt);
+          continue;
+        default:
+          throw new KvError(resp.code ?? 'INTERNAL', resp.message);
+      }
+    }
+    if (sent) throw new KvError('OUTCOME_UNKNOWN', `write may or may not have applied (${lastMsg}); retry with the same Idempotency-Key`, { requestId });
+    throw new KvError('UNAVAILABLE', `cell ${cell.id} did not answer after ${this.maxAttempts} attempts (${lastMsg}); retry later`);
+  }
+
+  private pickNode(cell: CellDescriptor, attempt: number): string {
+    const hint = this.leaderHints.get(cell.id);
+    if (hint) return hint;
+    const voters = cell.replicas.filter((r) => r.role === 'voter');
+    return voters[attempt % voters.length]!.node;
+  }
+
+  async get(tenant: string, key: Uint8Array, opts: RequestOptions = {}): Promise<{ result: OpResult; index: bigint; staleAgeMs: number }> {
+    const r = await this.request(tenant, [{ op: 'get', key }], opts);
+    return { result: r.results[0]!, index: r.index, staleAgeMs: r.staleAgeMs };
+  }
+
+  async put(
+    tenant: string,
+    key: Uint8Array,
+    value: Uint8Array,
+    o: { ttlMs?: number | null; ifVersion?: bigint | null; ifAbsent?: boolean; attrs?: Record<string, string> | null; requestId?: string } = {},
+  ): Promise<{ result: OpResult; index: bigint }> {
+    const op: CellOp = { op: 'put', key, value, ttlMs: o.ttlMs ?? null, ifVersion: o.ifVersion ?? null, ifAbsent: o.ifAbsent ?? false, attrs: o.attrs ?? null };
+    const r = await this.request(tenant, [op], { ...(o.requestId ? { requestId: o.requestId } : {}) });
+    return { result: r.results[0]!, index: r.index };
+  }
+
+  async delete(tenant: string, key: Uint8Array, o: { ifVersion?: bigint | null; requestId?: string } = {}): Promise<{ result: OpResult; index: bigint }> {
+    const r = await this.request(tenant, [{ op: 'delete', key, ifVersion: o.ifVersion ?? null }], { ...(o.requestId ? { requestId: o.requestId } : {}) });
+    return { result: r.results[0]!, index: r.index };
+  }
+
+  /** Scans [start, end) of a tenant's keys across cells, in order, up to `limit` items. */
+  async scan(tenant: string, start: Uint8Array, end: Uint8Array | null, limit: number, opts: RequestOptions & { keysOnly?: boolean } = {}): Promise<{ items: ScanItem[]; resumeKey: Uint8Array | null }> {
+    const items: ScanItem[] = [];
+    let from = start;
+    for (let hops = 0; hops < 10_000; hops++) {
+      const r = await this.request(tenant, [], opts, { start: from, end, limit: limit - items.length, keysOnly: opts.keysOnly ?? false }, from);
+      items.push(...r.scanItems);
+      if (r.scanResumeKey) return { items, resumeKey: r.scanResumeKey };
+      if (items.length >= limit) return { items, resumeKey: null };
+      // This cell is exhausted: go on in the next cell while the range and the tenant go on.
+      const cell = await this.cellFor(tenant, from);
+      if (cell.end === null) return { items, resumeKey: null };
+      const next = splitNamespacedKey(bytesOfHex(cell.end));
+      if (!next || next.tenant !== tenant) return { items, resumeKey: null };
+      if (end && compareBytes(next.key, end) >= 0) return { items, resumeKey: null };
+      from = next.key;
+    }
+    throw new KvError('UNAVAILABLE', 'scan crossed too many cells; narrow the range');
+  }
+}
+
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2);
+  return new Promise((r) => setTimeout(r, ms));
+}

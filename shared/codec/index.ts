@@ -1,0 +1,7 @@
+// The binary wire and disk codec. Decoders accept untrusted bytes and only ever throw
+// CodecError; decoded byte fields are views of the input (copy to keep them independently).
+
+export * from './binary.js';
+export * from './crc32.js';
+export * from './raft-codec.js';
+export * from './cell-codec.js';
