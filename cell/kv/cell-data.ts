@@ -77,9 +77,20 @@ export class CellData {
     this.state = state;
   }
 
-  static async open(cellId: string, db: KvDb, initialConf: ConfState, dedupe: DedupeLimits, meta: MetaApplier | null): Promise<CellData> {
+  /**
+   * Opens the cell's state machine. Without a stored applied state it starts empty at
+   * `initialIndex` (the log's snapshot index: 1 for a freshly bootstrapped cell).
+   */
+  static async open(
+    cellId: string,
+    db: KvDb,
+    initialConf: ConfState,
+    dedupe: DedupeLimits,
+    meta: MetaApplier | null,
+    initialIndex = 0,
+  ): Promise<CellData> {
     const raw = await db.get(appliedKey(cellId));
-    const state = raw ? decodeAppliedState(raw) : { index: 0, confState: initialConf, dedupeCutoffMs: 0 };
+    const state = raw ? decodeAppliedState(raw) : { index: initialIndex, confState: initialConf, dedupeCutoffMs: 0 };
     return new CellData(cellId, db, state, dedupe, meta);
   }
 

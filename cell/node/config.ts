@@ -1,0 +1,72 @@
+// Node configuration from a JSON file, then environment (CELLKV_*), then flags; validated
+// with zod so a bad setting fails at start with a message naming it.
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+const NodeSpec = z.object({ id: z.string().regex(/^[a-z0-9-]{1,32}$/), az: z.string().min(1).max(32) });
+
+export const NodeConfigSchema = z.object({
+  nodeId: z.string().regex(/^[a-z0-9-]{1,32}$/, 'node id: 1-32 of [a-z0-9-]'),
+  az: z.string().min(1).max(32),
+  dataDir: z.string().min(1),
+  natsUrls: z.array(z.string().min(1)).min(1),
+  /** Port of the /metrics and /healthz HTTP endpoint; 0 = any free port. */
+  metricsPort: z.number().int().min(0).max(65535).default(0),
+  metricsHost: z.string().default('127.0.0.1'),
+  /** The initial cluster, used only when the data directory is empty. */
+  bootstrap: z.array(NodeSpec).default([]),
+  tickMs: z.number().int().min(1).max(1000).default(50),
+  electionTicks: z.number().int().min(2).max(1000).default(20),
+  heartbeatTicks: z.number().int().min(1).max(100).default(2),
+  /** Log entries kept after a snapshot before compaction. */
+  logRetainEntries: z.number().int().min(1).default(2000),
+  /** Compact once this many entries accumulate past the last snapshot. */
+  snapshotEveryEntries: z.number().int().min(2).default(10000),
+  maxValueBytes: z.number().int().min(1).default(1 << 20),
+  /** Commands batched into one Raft entry. */
+  maxCommandsPerEntry: z.number().int().min(1).max(4096).default(512),
+  /** Pending client operations per node before new ones are shed. */
+  maxPendingOps: z.number().int().min(1).default(20000),
+  requestTimeoutMs: z.number().int().min(10).default(5000),
+  /** How often the leader looks for expired keys, and how many it deletes per command. */
+  expiryScanMs: z.number().int().min(10).default(1000),
+  expiryBatch: z.number().int().min(1).max(10000).default(256),
+  /** Request ids remembered for at-most-once writes: age and count bounds. */
+  dedupeRetentionMs: z.number().int().min(1000).default(10 * 60 * 1000),
+  dedupeMaxEntries: z.number().int().min(1).default(100000),
+  /** Test-only failpoints, e.g. "beforeApply=panic" (inert unless set). */
+  failpoints: z.string().default(''),
+});
+
+export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+
+/** Parses "n1:az1,n2:az2,n3:az3". */
+export function parseBootstrap(spec: string): { id: string; az: string }[] {
+  if (spec.trim() === '') return [];
+  return spec.split(',').map((part) => {
+    const [id, az] = part.split(':');
+    return { id: (id ?? '').trim(), az: (az ?? '').trim() };
+  });
+}
+
+export function loadNodeConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  let fromFile: Record<string, unknown> = {};
+  const file = (flags['config'] as string | undefined) ?? env['CELLKV_CONFIG'];
+  if (file) fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const fromEnv: Record<string, unknown> = {};
+  if (env['CELLKV_NODE_ID']) fromEnv['nodeId'] = env['CELLKV_NODE_ID'];
+  if (env['CELLKV_AZ']) fromEnv['az'] = env['CELLKV_AZ'];
+  if (env['CELLKV_DATA_DIR']) fromEnv['dataDir'] = env['CELLKV_DATA_DIR'];
+  if (env['CELLKV_NATS_URLS']) fromEnv['natsUrls'] = env['CELLKV_NATS_URLS'].split(',');
+  if (env['CELLKV_BOOTSTRAP']) fromEnv['bootstrap'] = parseBootstrap(env['CELLKV_BOOTSTRAP']);
+  if (env['CELLKV_FAILPOINTS']) fromEnv['failpoints'] = env['CELLKV_FAILPOINTS'];
+  const merged: Record<string, unknown> = { ...fromFile, ...fromEnv };
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined && k !== 'config') merged[k] = v;
+  const parsed = NodeConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new Error(`invalid node configuration:\n${issues}\nset it by --flag, CELLKV_* env or --config file`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,85 @@
+// The meta cell's state machine: the directory (cell descriptors), the node registry with
+// liveness heartbeats. Commands are JSON (rare, small); documents are stored in LevelDB under
+// the meta cell's prefix and mirrored in memory.
+
+import { z } from 'zod';
+import type { CellDescriptor, Directory, NodeRecord } from '../../shared/directory.js';
+import { metaDocKey, metaDocRange } from '../kv/data-keys.js';
+import type { BatchOp, KvDb } from '../kv/kv-db.js';
+
+const Replica = z.object({ node: z.string(), az: z.string(), role: z.enum(['voter', 'learner']) });
+const Cell = z.object({
+  id: z.string(),
+  start: z.string(),
+  end: z.string().nullable(),
+  epoch: z.number().int(),
+  replicas: z.array(Replica),
+});
+
+export const MetaCommandSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('init'), cells: z.array(Cell), nodes: z.array(z.object({ id: z.string(), az: z.string() })) }),
+  z.object({ op: z.literal('heartbeat'), node: z.string(), az: z.string(), atMs: z.number() }),
+]);
+
+export type MetaOp = z.infer<typeof MetaCommandSchema>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class MetaState {
+  private cells: CellDescriptor[] = [];
+  private nodes = new Map<string, NodeRecord>();
+
+  constructor(private readonly cellId: string) {}
+
+  async load(db: KvDb): Promise<void> {
+    for await (const [k, v] of db.iterator(metaDocRange(this.cellId))) {
+      const doc = decoder.decode(k.subarray(2 + this.cellId.length));
+      const json = JSON.parse(decoder.decode(v)) as unknown;
+      if (doc === 'cells') this.cells = z.array(Cell).parse(json);
+      if (doc.startsWith('node/')) {
+        const n = json as NodeRecord;
+        this.nodes.set(n.id, n);
+      }
+    }
+  }
+
+  directory(): Directory {
+    return { cells: this.cells, nodes: [...this.nodes.values()].sort((a, b) => a.id.localeCompare(b.id)) };
+  }
+
+  isInitialized(): boolean {
+    return this.cells.length > 0;
+  }
+
+  /** Applies one committed meta command, staging its documents into `ops`. */
+  apply(json: string, ops: BatchOp[]): void {
+    const parsed = MetaCommandSchema.safeParse(JSON.parse(json));
+    // A malformed command was validated before proposal; if one slips in, every replica skips it alike.
+    if (!parsed.success) return;
+    const cmd = parsed.data;
+    switch (cmd.op) {
+      case 'init':
+        if (this.cells.length > 0) return; // idempotent: only the first init counts
+        this.cells = cmd.cells;
+        ops.push({ type: 'put', key: metaDocKey(this.cellId, 'cells'), value: encoder.encode(JSON.stringify(this.cells)) });
+        for (const n of cmd.nodes) this.putNode({ id: n.id, az: n.az, lastHeartbeatMs: 0 }, ops);
+        return;
+      case 'heartbeat':
+        this.putNode({ id: cmd.node, az: cmd.az, lastHeartbeatMs: cmd.atMs }, ops);
+        return;
+    }
+  }
+
+  private putNode(n: NodeRecord, ops: BatchOp[]): void {
+    this.nodes.set(n.id, n);
+    ops.push({ type: 'put', key: metaDocKey(this.cellId, `node/${n.id}`), value: encoder.encode(JSON.stringify(n)) });
+  }
+
+  /** Reloads from the database (after a snapshot install replaced the documents). */
+  async reload(db: KvDb): Promise<void> {
+    this.cells = [];
+    this.nodes.clear();
+    await this.load(db);
+  }
+}

@@ -1,0 +1,407 @@
+// The cell node: hosts replicas of many cells (multi-Raft) over one LevelDB and one NATS
+// connection. One loop drives every replica: ticks, then a "pump" that collects the Ready of
+// every cell, persists all of them with ONE synced write (group commit), sends the Raft
+// messages coalesced per destination node, applies committed entries, and answers clients.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Ready } from '../raft/types.js';
+import { decodeConfChange } from '../raft/confchange.js';
+import { mulberry32 } from './random.js';
+import { CellData } from '../kv/cell-data.js';
+import type { KvDb } from '../kv/kv-db.js';
+import { Failpoints } from './failpoints.js';
+import { NodeMetrics } from './metrics.js';
+import { MetaState } from './meta.js';
+import { Replica, type CellRange } from './replica.js';
+import { buildSnapshotData, snapshotInstallOps } from './snapshots.js';
+import { NodeTransport } from './transport.js';
+import type { NodeConfig } from './config.js';
+import { KvError } from '../../shared/errors.js';
+import { FIRST_DATA_CELL_ID, META_CELL_ID, bytesOfHex, hexOf } from '../../shared/directory.js';
+import { decodeRaftEnvelope, encodeRaftEnvelope, type RaftEnvelope } from '../../shared/codec/index.js';
+import { openNodeDb, type NodeDb } from '../storage/node-db.js';
+import { RaftLogStore } from '../storage/raft-log-store.js';
+import { GroupCommit } from '../storage/group-commit.js';
+import { ReplicaRegistry, type ReplicaRecord } from './replica-registry.js';
+import { RequestHandler } from './request-handler.js';
+import type { Logger } from './log.js';
+
+export class CellNode {
+  readonly replicas = new Map<string, Replica>();
+  meta: MetaState | null = null;
+  private transport: NodeTransport | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private pumping = false;
+  private pumpAgain = false;
+  private stopped = false;
+  private readonly random: () => number;
+  private readonly failpoints: Failpoints;
+  private readonly requests: RequestHandler;
+  private readonly lastLeader = new Map<string, string | null>();
+
+  private constructor(
+    readonly cfg: NodeConfig,
+    readonly db: NodeDb,
+    private readonly kv: KvDb,
+    private readonly groupCommit: GroupCommit,
+    private readonly registry: ReplicaRegistry,
+    private readonly log: Logger,
+    readonly metrics: NodeMetrics,
+  ) {
+    this.random = mulberry32(hashString(cfg.nodeId) ^ Date.now());
+    this.failpoints = new Failpoints(cfg.failpoints);
+    this.requests = new RequestHandler(this, log);
+  }
+
+  static async start(cfg: NodeConfig, log: Logger): Promise<CellNode> {
+    const db = await openNodeDb(cfg.dataDir);
+    const metrics = new NodeMetrics();
+    const groupCommit = new GroupCommit(db, { registry: metrics.registry });
+    const registry = new ReplicaRegistry(db.kv);
+    const node = new CellNode(cfg, db, db.kv, groupCommit, registry, log, metrics);
+    await node.openReplicas();
+    node.transport = await NodeTransport.start(cfg.nodeId, cfg.natsUrls, {
+      onRaft: (data) => node.onRaftEnvelope(data),
+      onRequest: (data, reply) => node.requests.handle(data, reply),
+      onDirectory: (reply) => reply(new TextEncoder().encode(JSON.stringify(node.directoryView()))),
+      onAdmin: (data, reply) => void node.requests.admin(data).then(reply),
+    });
+    node.tickTimer = setInterval(() => node.onTick(), cfg.tickMs);
+    node.heartbeatTimer = setInterval(() => node.sendLivenessHeartbeat(), 2000);
+    node.expiryTimer = setInterval(() => node.requests.sweepExpired(), cfg.expiryScanMs);
+    node.schedulePump();
+    log.info({ node: cfg.nodeId, az: cfg.az, cells: [...node.replicas.keys()] }, 'cell node started');
+    return node;
+  }
+
+  // ---------------------------------------------------------------- replicas
+
+  private async openReplicas(): Promise<void> {
+    let records = await this.registry.list();
+    if (records.length === 0 && this.cfg.bootstrap.some((n) => n.id === this.cfg.nodeId)) {
+      records = await this.bootstrap();
+    }
+    for (const rec of records) await this.openReplica(rec);
+  }
+
+  /** A fresh cluster: the meta cell and one data cell over the whole keyspace, one replica per AZ. */
+  private async bootstrap(): Promise<ReplicaRecord[]> {
+    const voters = this.cfg.bootstrap.map((n) => n.id).sort();
+    const conf = { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
+    const records: ReplicaRecord[] = [
+      { cellId: META_CELL_ID, start: '', end: '', epoch: 1 },
+      { cellId: FIRST_DATA_CELL_ID, start: '', end: null, epoch: 1 },
+    ];
+    for (const rec of records) {
+      const { store } = await RaftLogStore.load(this.db, rec.cellId, this.groupCommit);
+      store.stageBootstrap(conf);
+      this.registry.stage(this.groupCommit, rec);
+    }
+    await this.groupCommit.flush();
+    this.log.info({ voters }, 'bootstrapped a new cluster');
+    return records;
+  }
+
+  private async openReplica(rec: ReplicaRecord): Promise<Replica> {
+    const { store, report } = await RaftLogStore.load(this.db, rec.cellId, this.groupCommit);
+    if (report.truncatedFrom !== null) {
+      this.log.warn({ cell: rec.cellId, ...report }, 'dropped a torn log tail (never acknowledged)');
+    }
+    const isMeta = rec.cellId === META_CELL_ID;
+    if (isMeta) {
+      this.meta = new MetaState(META_CELL_ID);
+      await this.meta.load(this.kv);
+    }
+    const meta = this.meta;
+    const data = await CellData.open(
+      rec.cellId,
+      this.kv,
+      store.initialState().confState,
+      { retentionMs: this.cfg.dedupeRetentionMs, maxEntries: this.cfg.dedupeMaxEntries },
+      isMeta && meta ? async (json, _index, ops) => meta.apply(json, ops) : null,
+      store.snapshotMetadata().index,
+    );
+    const range: CellRange = isMeta
+      ? { start: new Uint8Array(0), end: new Uint8Array(0) }
+      : { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
+    const replica = new Replica(rec.cellId, this.cfg.nodeId, store, data, {
+      range,
+      epoch: rec.epoch,
+      electionTicks: this.cfg.electionTicks,
+      heartbeatTicks: this.cfg.heartbeatTicks,
+      random: this.random,
+      limits: { maxCommandsPerEntry: this.cfg.maxCommandsPerEntry, maxQueuedOps: this.cfg.maxPendingOps },
+    });
+    this.replicas.set(rec.cellId, replica);
+    return replica;
+  }
+
+  // ---------------------------------------------------------------- loop
+
+  private onTick(): void {
+    for (const r of this.replicas.values()) r.raft.tick();
+    this.schedulePump();
+  }
+
+  schedulePump(): void {
+    if (this.stopped) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    setImmediate(() => void this.pumpLoop());
+  }
+
+  private async pumpLoop(): Promise<void> {
+    try {
+      // Bounded: a pump turn that keeps finding work yields to the event loop between turns.
+      for (let i = 0; i < 64; i++) {
+        this.pumpAgain = false;
+        const worked = await this.pumpOnce();
+        if (!worked && !this.pumpAgain) break;
+        if (i % 8 === 7) await sleep(0);
+      }
+    } catch (e) {
+      this.log.fatal({ err: e }, 'raft loop failed; exiting so the node restarts from disk');
+      process.exit(70);
+    } finally {
+      this.pumping = false;
+    }
+    if (this.pumpAgain) this.schedulePump();
+  }
+
+  private async pumpOnce(): Promise<boolean> {
+    const now = Date.now();
+    for (const r of this.replicas.values()) {
+      const n = r.flushQueues(now);
+      if (n > 0) {
+        this.metrics.proposedCommands.inc(n);
+        this.metrics.commandsPerEntry.observe(n);
+        this.metrics.proposals.inc({ cell: r.cellId });
+      }
+    }
+    const readies: [Replica, Ready][] = [];
+    for (const r of this.replicas.values()) if (r.raft.hasReady()) readies.push([r, r.raft.ready()]);
+    if (readies.length === 0) return false;
+
+    // 1. Persist: snapshots first, then entries and hard state of every cell in one sync.
+    let mustSync = false;
+    for (const [r, rd] of readies) {
+      if (rd.snapshot) await this.installSnapshot(r, rd);
+      if (rd.entries.length > 0) r.log.stageAppend(rd.entries);
+      if (rd.hardState) r.log.stageHardState(rd.hardState);
+      mustSync ||= rd.mustSync;
+    }
+    await this.failpoints.hit('beforeLogSync');
+    if (mustSync) await this.groupCommit.flush();
+    else await this.groupCommit.flushUnsynced();
+    await this.failpoints.hit('afterLogSync');
+
+    // 2. Only now may messages leave (votes and acknowledgements promise durable state).
+    this.sendMessages(readies);
+
+    // 3. Apply, write the data with its applied index, answer clients, then advance.
+    for (const [r, rd] of readies) {
+      this.observeLeadership(r, rd);
+      const applied: [import('../raft/types.js').Entry, (import('../../shared/cell-protocol.js').OpResult[] | null)[]][] = [];
+      for (const e of rd.committedEntries) {
+        await this.failpoints.hit('beforeApply');
+        if (e.kind === 'conf') {
+          r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
+          r.data.setConfState(r.conf);
+        }
+        applied.push([e, await r.data.applyEntry(e)]);
+      }
+      if (rd.committedEntries.length > 0) {
+        await r.data.collectDedupe(now, 64);
+        // Not synced: the applied index travels with the data, and the synced log covers a crash.
+        this.groupCommit.stage(r.data.takeBatch());
+        await this.groupCommit.flushUnsynced();
+        r.data.flushed();
+        this.metrics.commits.inc({ cell: r.cellId }, rd.committedEntries.length);
+        this.metrics.expiredKeys.inc(r.data.expiredDeleted);
+        r.data.expiredDeleted = 0;
+      }
+      for (const [e, results] of applied) r.onApplied(e, results);
+      r.onReadStates(rd);
+      r.raft.advance();
+      r.releaseReads();
+      const st = r.raft.status();
+      this.metrics.applyLag.set({ cell: r.cellId }, st.commit - st.applied);
+      await this.maybeCompact(r);
+    }
+    return true;
+  }
+
+  private sendMessages(readies: [Replica, Ready][]): void {
+    const byNode = new Map<string, RaftEnvelope['items'][number][]>();
+    for (const [r, rd] of readies) {
+      for (const m of rd.messages) {
+        let items = byNode.get(m.to);
+        if (!items) byNode.set(m.to, (items = []));
+        items.push({ cellId: r.cellId, message: m });
+        if (m.type === 'snapshot') this.metrics.snapshotSends.inc();
+        if (m.type === 'append' || m.type === 'heartbeat') r.lastLeaderContactMs = Date.now();
+      }
+    }
+    for (const [to, items] of byNode) {
+      this.transport?.sendRaft(to, encodeRaftEnvelope({ fromNode: this.cfg.nodeId, items }));
+      this.metrics.raftEnvelopesOut.inc();
+      this.metrics.raftMessagesOut.inc(items.length);
+    }
+  }
+
+  private onRaftEnvelope(data: Uint8Array): void {
+    let env: RaftEnvelope;
+    try {
+      env = decodeRaftEnvelope(data);
+    } catch {
+      return; // garbage on the internal subject: drop it, Raft tolerates loss
+    }
+    const now = Date.now();
+    for (const { cellId, message } of env.items) {
+      const r = this.replicas.get(cellId);
+      if (!r || message.to !== this.cfg.nodeId) continue;
+      if (message.type === 'append' || message.type === 'heartbeat' || message.type === 'snapshot') r.lastLeaderContactMs = now;
+      r.raft.step(message);
+    }
+    this.schedulePump();
+  }
+
+  private observeLeadership(r: Replica, rd: Ready): void {
+    if (!rd.softState) return;
+    const prev = this.lastLeader.get(r.cellId) ?? null;
+    if (rd.softState.leader !== prev) {
+      this.lastLeader.set(r.cellId, rd.softState.leader);
+      this.metrics.leaderChanges.inc({ cell: r.cellId });
+      this.log.info({ cell: r.cellId, leader: rd.softState.leader, role: rd.softState.role }, 'leader changed');
+    }
+    if (rd.softState.role === 'candidate') this.metrics.elections.inc({ cell: r.cellId });
+    this.metrics.isLeader.set({ cell: r.cellId }, rd.softState.role === 'leader' ? 1 : 0);
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  private async installSnapshot(r: Replica, rd: Ready): Promise<void> {
+    const snap = rd.snapshot!;
+    await this.failpoints.hit('duringSnapshotInstall');
+    this.groupCommit.stage(await snapshotInstallOps(this.kv, r.cellId, r.range, snap.data));
+    await this.groupCommit.flushUnsynced();
+    const data = await CellData.open(r.cellId, this.kv, snap.metadata.confState, { retentionMs: this.cfg.dedupeRetentionMs, maxEntries: this.cfg.dedupeMaxEntries }, null);
+    r.data.resetTo({ ...data.applied, index: snap.metadata.index, confState: snap.metadata.confState });
+    r.conf = snap.metadata.confState;
+    r.log.stageSnapshot(snap);
+    if (r.cellId === META_CELL_ID) await this.meta?.reload(this.kv);
+    r.onSnapshotInstalled(snap.metadata.index);
+    this.metrics.snapshotInstalls.inc();
+  }
+
+  /** Builds a sendable snapshot and compacts the log when it grew long (or one is wanted). */
+  private async maybeCompact(r: Replica): Promise<void> {
+    const applied = r.data.applied.index;
+    const long = applied - r.log.firstIndex() > this.cfg.snapshotEveryEntries;
+    const wanted = r.snapshotWanted && (r.sendableSnapshot === null || r.sendableSnapshot.metadata.index < r.log.firstIndex() - 1);
+    if (!long && !wanted) return;
+    r.snapshotWanted = false;
+    await this.failpoints.hit('duringSnapshotSend');
+    const term = r.raft.termAt(applied);
+    if (term === null) return;
+    const data = await buildSnapshotData(this.kv, r.cellId, r.range);
+    const metadata = { index: applied, term, confState: r.conf };
+    r.sendableSnapshot = { metadata, data };
+    if (long) {
+      const upTo = applied - this.cfg.logRetainEntries;
+      const upToTerm = upTo > 0 ? r.raft.termAt(upTo) : null;
+      if (upToTerm !== null && upTo >= r.log.firstIndex()) {
+        r.log.stageCompact(upTo, { index: upTo, term: upToTerm, confState: r.conf });
+        await this.groupCommit.flush();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- meta, directory, liveness
+
+  directoryView() {
+    const dir = this.meta?.directory() ?? { cells: [], nodes: [] };
+    const leaders: Record<string, string> = {};
+    for (const r of this.replicas.values()) {
+      const l = r.raft.status().leader;
+      if (l) leaders[r.cellId] = l;
+    }
+    return { ...dir, leaders, servedBy: this.cfg.nodeId };
+  }
+
+  /** Proposes a meta command if this node leads the meta cell (fire and forget). */
+  proposeMeta(json: string): Promise<void> {
+    const r = this.replicas.get(META_CELL_ID);
+    if (!r || !r.isLeader) return Promise.reject(new KvError('NOT_LEADER', 'not the meta leader'));
+    return new Promise((resolve, reject) => {
+      r.enqueueWrite({ cmd: { kind: 'meta', json }, resolve: () => resolve(), reject, deadline: Date.now() + 5000 });
+      this.schedulePump();
+    });
+  }
+
+  private sendLivenessHeartbeat(): void {
+    const metaReplica = this.replicas.get(META_CELL_ID);
+    if (!metaReplica) return;
+    const hb = JSON.stringify({ op: 'heartbeat', node: this.cfg.nodeId, az: this.cfg.az, atMs: Date.now() });
+    if (metaReplica.isLeader) {
+      if (this.meta && !this.meta.isInitialized()) void this.proposeMeta(this.initCommand()).catch(() => undefined);
+      void this.proposeMeta(hb).catch(() => undefined);
+      return;
+    }
+    const leader = metaReplica.raft.status().leader;
+    if (leader && this.transport) {
+      void this.transport.nc
+        .request(`cellkv.admin.${leader}`, new TextEncoder().encode(JSON.stringify({ op: 'meta', json: hb })), { timeout: 2000 })
+        .catch(() => undefined);
+    }
+  }
+
+  private initCommand(): string {
+    const replicas = this.cfg.bootstrap.map((n) => ({ node: n.id, az: n.az, role: 'voter' as const }));
+    return JSON.stringify({
+      op: 'init',
+      cells: [{ id: FIRST_DATA_CELL_ID, start: '', end: null, epoch: 1, replicas }],
+      nodes: this.cfg.bootstrap,
+    });
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  /** Graceful stop: hand leadership away, drain, flush and close LevelDB. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    for (const r of this.replicas.values()) {
+      if (!r.isLeader) continue;
+      const other = r.conf.voters.find((v) => v !== this.cfg.nodeId);
+      if (other) r.raft.transferLeadership(other);
+    }
+    this.schedulePump();
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline && [...this.replicas.values()].some((r) => r.isLeader && r.conf.voters.length > 1)) {
+      await sleep(this.cfg.tickMs);
+    }
+    this.stopped = true;
+    for (const t of [this.tickTimer, this.heartbeatTimer, this.expiryTimer]) if (t) clearInterval(t);
+    while (this.pumping) await sleep(5);
+    const err = new KvError('OUTCOME_UNKNOWN', 'node shut down; retry the request');
+    for (const r of this.replicas.values()) r.failAll(err);
+    await this.transport?.close();
+    await this.groupCommit.flush();
+    await this.db.close();
+  }
+
+  hexRange(r: Replica): { start: string; end: string | null } {
+    return { start: hexOf(r.range.start), end: r.range.end === null ? null : hexOf(r.range.end) };
+  }
+}
+
+function hashString(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

@@ -1,0 +1,271 @@
+// Cell requests arriving over NATS: validation, routing to the replica, writes through Raft,
+// reads at the asked consistency, scans; plus the node's small admin surface and the leader's
+// expired-key sweeper.
+
+import type { CellOp, CellRequest, CellResponse, OpResult, ScanItem, WriteCommand } from '../../shared/cell-protocol.js';
+import { KvError } from '../../shared/errors.js';
+import { MAX_KEY_BYTES, compareBytes, namespacedKey, splitNamespacedKey, tenantPrefix, tenantRangeEnd, validateTenant } from '../../shared/keys.js';
+import { decodeCellRequest, encodeCellResponse } from '../../shared/codec/index.js';
+import { META_CELL_ID } from '../../shared/directory.js';
+import { isLive } from '../kv/kv-apply.js';
+import { dataKeyToNs, dataRange, expiryKeyToNs, expiryRangeUntil } from '../kv/data-keys.js';
+import { decodeStoredValue } from '../kv/value-codec.js';
+import { dedupeCutoffCommand } from '../kv/cell-data.js';
+import type { CellNode } from './node.js';
+import type { Replica } from './replica.js';
+import type { Logger } from './log.js';
+
+const MAX_OPS_PER_REQUEST = 1000;
+const MAX_SCAN_LIMIT = 10_000;
+const MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000;
+
+function errorResponse(e: KvError): CellResponse {
+  return {
+    status: 'error',
+    code: e.code,
+    message: e.message,
+    leaderHint: typeof e.details['leaderHint'] === 'string' ? e.details['leaderHint'] : '',
+    results: [],
+    scanItems: [],
+    scanResumeKey: null,
+    index: 0n,
+    staleAgeMs: 0,
+  };
+}
+
+function okResponse(results: OpResult[], index: number, extra: Partial<CellResponse> = {}): CellResponse {
+  return { status: 'ok', code: null, message: '', leaderHint: '', results, scanItems: [], scanResumeKey: null, index: BigInt(index), staleAgeMs: 0, ...extra };
+}
+
+function inRange(r: Replica, nsKey: Uint8Array): boolean {
+  return compareBytes(nsKey, r.range.start) >= 0 && (r.range.end === null || compareBytes(nsKey, r.range.end) < 0);
+}
+
+export class RequestHandler {
+  private readonly expiring = new Set<string>();
+  private readonly dedupeWindow = new Map<string, { at: number; added: number }>();
+
+  constructor(
+    private readonly node: CellNode,
+    private readonly log: Logger,
+  ) {}
+
+  handle(data: Uint8Array, reply: (b: Uint8Array) => void): void {
+    let req: CellRequest;
+    try {
+      req = decodeCellRequest(data);
+    } catch (e) {
+      reply(encodeCellResponse(errorResponse(new KvError('INVALID_ARGUMENT', `malformed cell request: ${(e as Error).message}`))));
+      return;
+    }
+    this.process(req)
+      .catch((e: unknown) => {
+        if (e instanceof KvError) return errorResponse(e);
+        this.log.error({ err: e, cell: req.cellId }, 'request failed');
+        return errorResponse(new KvError('INTERNAL', 'internal error; the request may be retried'));
+      })
+      .then((resp) => {
+        this.node.metrics.requests.inc({ outcome: resp.status === 'ok' ? 'ok' : (resp.code ?? 'error') });
+        reply(encodeCellResponse(resp));
+      });
+  }
+
+  private validate(req: CellRequest): void {
+    validateTenant(req.tenant);
+    if (req.ops.length > MAX_OPS_PER_REQUEST) throw new KvError('INVALID_ARGUMENT', `at most ${MAX_OPS_PER_REQUEST} ops per request`);
+    if (req.ops.length === 0 && req.scan === null) throw new KvError('INVALID_ARGUMENT', 'request has no ops and no scan');
+    if (req.requestId.length === 0 || req.requestId.length > 128) throw new KvError('INVALID_ARGUMENT', 'requestId must be 1..128 characters');
+    for (const op of req.ops) {
+      if (op.key.length < 1 || op.key.length > MAX_KEY_BYTES) throw new KvError('INVALID_ARGUMENT', `key must be 1..${MAX_KEY_BYTES} bytes`);
+      if (op.op === 'put') {
+        if (op.value.length > this.node.cfg.maxValueBytes) {
+          throw new KvError('PAYLOAD_TOO_LARGE', `value is ${op.value.length} bytes; the limit is ${this.node.cfg.maxValueBytes}`);
+        }
+        if (op.ttlMs !== null && (!Number.isInteger(op.ttlMs) || op.ttlMs < 1 || op.ttlMs > MAX_TTL_MS)) {
+          throw new KvError('INVALID_ARGUMENT', `ttl must be 1ms..${MAX_TTL_MS}ms`);
+        }
+      }
+    }
+    if (req.scan && (req.scan.limit < 1 || req.scan.limit > MAX_SCAN_LIMIT)) {
+      throw new KvError('INVALID_ARGUMENT', `scan limit must be 1..${MAX_SCAN_LIMIT}`);
+    }
+  }
+
+  async process(req: CellRequest): Promise<CellResponse> {
+    this.validate(req);
+    const r = this.node.replicas.get(req.cellId);
+    if (!r || req.cellId === META_CELL_ID) {
+      throw new KvError('WRONG_RANGE', `node ${this.node.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
+    }
+    for (const op of req.ops) {
+      if (!inRange(r, namespacedKey(req.tenant, op.key))) {
+        throw new KvError('WRONG_RANGE', `a key is outside cell ${req.cellId}; refresh the directory`);
+      }
+    }
+    if (req.scan) return this.scan(r, req);
+    const writes = req.ops.filter((op) => op.op !== 'get');
+    const reads = req.ops.map((op, i) => [op, i] as const).filter(([op]) => op.op === 'get');
+    const results: OpResult[] = new Array<OpResult>(req.ops.length);
+    let index = 0;
+    if (writes.length > 0) {
+      const w = await this.write(r, req, writes);
+      index = w.index;
+      let j = 0;
+      req.ops.forEach((op, i) => {
+        if (op.op !== 'get') results[i] = w.results[j++]!;
+      });
+    }
+    let staleAgeMs = 0;
+    if (reads.length > 0) {
+      const consistency = writes.length > 0 ? 'linearizable' : req.consistency;
+      const got = await this.read(r, req, reads.map(([op]) => op), consistency);
+      reads.forEach(([, i], j) => (results[i] = got.results[j]!));
+      index = Math.max(index, got.index);
+      staleAgeMs = got.staleAgeMs;
+    }
+    return okResponse(results, index, { staleAgeMs });
+  }
+
+  private write(r: Replica, req: CellRequest, ops: CellOp[]): Promise<{ results: OpResult[]; index: number }> {
+    if (!r.isLeader) {
+      const hint = r.raft.status().leader ?? '';
+      throw new KvError('NOT_LEADER', `node ${this.node.cfg.nodeId} does not lead cell ${r.cellId}`, { leaderHint: hint });
+    }
+    const cmd: WriteCommand = { kind: 'write', requestId: req.requestId, tenant: req.tenant, nowMs: Date.now(), atomic: req.atomic, ops };
+    return new Promise((resolve, reject) => {
+      r.enqueueWrite({ cmd, resolve, reject, deadline: Date.now() + this.node.cfg.requestTimeoutMs });
+      this.node.schedulePump();
+    });
+  }
+
+  private read(r: Replica, req: CellRequest, ops: CellOp[], consistency: CellRequest['consistency']): Promise<{ results: OpResult[]; index: number; staleAgeMs: number }> {
+    const deadline = Date.now() + this.node.cfg.requestTimeoutMs;
+    const run = async (applied: number, staleAgeMs: number) => {
+      const now = Date.now();
+      const results: OpResult[] = [];
+      for (const op of ops) {
+        const v = await r.data.read(namespacedKey(req.tenant, op.key));
+        results.push(isLive(v, now) ? { status: 'ok', found: true, value: v.value, meta: v.meta } : { status: 'ok', found: false, value: null, meta: null });
+      }
+      return { results, index: applied, staleAgeMs };
+    };
+    return this.whenReadable(r, req, consistency, deadline, run);
+  }
+
+  /** Waits until the replica may serve the read at the asked consistency, then runs it. */
+  private whenReadable<T>(r: Replica, req: CellRequest, consistency: CellRequest['consistency'], deadline: number, run: (applied: number, staleAgeMs: number) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const waiter = { run: (applied: number) => void run(applied, 0).then(resolve, reject), reject, deadline };
+      if (consistency === 'linearizable') {
+        r.enqueueLinearizableRead(waiter);
+        this.node.schedulePump();
+      } else if (consistency === 'session') {
+        r.whenApplied(Number(req.sessionIndex), waiter);
+      } else {
+        const age = r.isLeader ? 0 : Math.max(0, Date.now() - r.lastLeaderContactMs);
+        if (req.maxStalenessMs > 0 && age > req.maxStalenessMs) {
+          reject(new KvError('UNAVAILABLE', `replica is ${age}ms behind its leader, more than max_staleness; retry or read from another replica`));
+          return;
+        }
+        void run(r.data.applied.index, age).then(resolve, reject);
+      }
+    });
+  }
+
+  private scan(r: Replica, req: CellRequest): Promise<CellResponse> {
+    const scan = req.scan!;
+    const tenantStart = namespacedKey(req.tenant, scan.start);
+    const tenantEnd = scan.end ? namespacedKey(req.tenant, scan.end) : tenantRangeEnd(req.tenant);
+    const lo = compareBytes(tenantStart, r.range.start) > 0 ? tenantStart : r.range.start;
+    const hi = r.range.end === null || compareBytes(tenantEnd, r.range.end) < 0 ? tenantEnd : r.range.end;
+    const prefix = tenantPrefix(req.tenant);
+    const run = async (applied: number, staleAgeMs: number): Promise<CellResponse> => {
+      const items: ScanItem[] = [];
+      let resume: Uint8Array | null = null;
+      if (compareBytes(lo, hi) < 0) {
+        const now = Date.now();
+        for await (const [k, v] of this.node.db.kv.iterator(dataRange(lo, hi))) {
+          const sv = decodeStoredValue(v);
+          if (!isLive(sv, now)) continue;
+          const ns = dataKeyToNs(k);
+          const split = splitNamespacedKey(ns);
+          if (!split || split.tenant !== req.tenant) continue;
+          if (items.length === scan.limit) {
+            resume = split.key.slice();
+            break;
+          }
+          items.push({ key: ns.slice(prefix.length), value: scan.keysOnly ? null : sv.value.slice(), meta: sv.meta });
+        }
+      }
+      return okResponse([], applied, { scanItems: items, scanResumeKey: resume, staleAgeMs });
+    };
+    return this.whenReadable(r, req, req.consistency, Date.now() + this.node.cfg.requestTimeoutMs, run);
+  }
+
+  /** Leader duty: propose deletes of expired keys in bounded batches, one batch in flight per cell. */
+  async sweepExpired(): Promise<void> {
+    const now = Date.now();
+    for (const r of this.node.replicas.values()) {
+      if (!r.isLeader || r.cellId === META_CELL_ID || this.expiring.has(r.cellId)) continue;
+      const keys: Uint8Array[] = [];
+      for await (const [k] of this.node.db.kv.iterator({ ...expiryRangeUntil(now), limit: this.node.cfg.expiryBatch * 4 })) {
+        const ns = expiryKeyToNs(k);
+        if (inRange(r, ns)) keys.push(ns.slice());
+        if (keys.length >= this.node.cfg.expiryBatch) break;
+      }
+      this.maybeCutDedupe(r, now);
+      if (keys.length === 0) continue;
+      this.expiring.add(r.cellId);
+      r.enqueueWrite({
+        cmd: { kind: 'expire', nowMs: now, keys },
+        resolve: () => this.expiring.delete(r.cellId),
+        reject: () => this.expiring.delete(r.cellId),
+        deadline: now + this.node.cfg.requestTimeoutMs,
+      });
+      this.node.schedulePump();
+    }
+  }
+
+  /** Count bound of the dedupe table: past it, propose forgetting the older half of the window. */
+  private maybeCutDedupe(r: Replica, now: number): void {
+    const w = this.dedupeWindow.get(r.cellId) ?? { at: now, added: r.data.dedupeRecordsAdded };
+    if (now - w.at > this.node.cfg.dedupeRetentionMs) {
+      this.dedupeWindow.set(r.cellId, { at: now, added: r.data.dedupeRecordsAdded });
+      return;
+    }
+    this.dedupeWindow.set(r.cellId, w);
+    if (r.data.dedupeRecordsAdded - w.added <= this.node.cfg.dedupeMaxEntries) return;
+    const cutoff = now - Math.floor((now - w.at) / 2);
+    this.dedupeWindow.set(r.cellId, { at: cutoff, added: r.data.dedupeRecordsAdded - Math.floor(this.node.cfg.dedupeMaxEntries / 2) });
+    r.enqueueWrite({ cmd: { kind: 'meta', json: dedupeCutoffCommand(cutoff) }, resolve: () => {}, reject: () => {}, deadline: now + 5000 });
+  }
+
+  /** Admin requests (JSON): meta proposals forwarded by other nodes, status, leader transfer. */
+  async admin(data: Uint8Array): Promise<Uint8Array> {
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    try {
+      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string };
+      if (req.op === 'meta' && typeof req.json === 'string') {
+        await this.node.proposeMeta(req.json);
+        return enc({ ok: true });
+      }
+      if (req.op === 'status') {
+        return enc({
+          ok: true,
+          node: this.node.cfg.nodeId,
+          az: this.node.cfg.az,
+          cells: [...this.node.replicas.values()].map((r) => ({ cell: r.cellId, ...r.raft.status(), ...this.node.hexRange(r), epoch: r.epoch })),
+        });
+      }
+      if (req.op === 'transfer' && req.cell && req.to) {
+        this.node.replicas.get(req.cell)?.raft.transferLeadership(req.to);
+        this.node.schedulePump();
+        return enc({ ok: true });
+      }
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status or transfer' });
+    } catch (e) {
+      const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
+      return enc({ ok: false, code, message: (e as Error).message });
+    }
+  }
+}

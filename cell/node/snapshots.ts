@@ -1,0 +1,62 @@
+// State-machine snapshots of one cell as raw LevelDB pairs: the cell's data range with the
+// expiry index of those keys, its dedupe table, its meta documents and its applied state.
+// Built from one LevelDB iterator pass while no apply of the cell is in flight, so the pairs
+// are exactly the state at the applied index; installed by replacing the same key sets.
+
+import { BinaryReader, BinaryWriter } from '../../shared/codec/index.js';
+import { decodeStoredValue } from '../kv/value-codec.js';
+import {
+  appliedKey,
+  dataRange,
+  dedupeAgeRange,
+  dedupeRange,
+  expiryKey,
+  dataKeyToNs,
+  metaDocRange,
+} from '../kv/data-keys.js';
+import type { BatchOp, KvDb } from '../kv/kv-db.js';
+import type { CellRange } from './replica.js';
+
+function cellRanges(cellId: string): { gte: Uint8Array; lt: Uint8Array }[] {
+  return [dedupeRange(cellId), dedupeAgeRange(cellId, Number.MAX_SAFE_INTEGER), metaDocRange(cellId)];
+}
+
+export async function buildSnapshotData(db: KvDb, cellId: string, range: CellRange): Promise<Uint8Array> {
+  const w = new BinaryWriter();
+  const pairs: [Uint8Array, Uint8Array][] = [];
+  for await (const [k, v] of db.iterator(dataRange(range.start, range.end))) pairs.push([k, v]);
+  for (const r of cellRanges(cellId)) for await (const [k, v] of db.iterator(r)) pairs.push([k, v]);
+  const applied = await db.get(appliedKey(cellId));
+  if (applied) pairs.push([appliedKey(cellId), applied]);
+  w.varuint(pairs.length);
+  for (const [k, v] of pairs) {
+    w.bytes(k);
+    w.bytes(v);
+  }
+  return w.finish();
+}
+
+/** The batch that replaces the cell's state with the snapshot's pairs. */
+export async function snapshotInstallOps(db: KvDb, cellId: string, range: CellRange, data: Uint8Array): Promise<BatchOp[]> {
+  const ops: BatchOp[] = [];
+  for await (const [k, v] of db.iterator(dataRange(range.start, range.end))) {
+    ops.push({ type: 'del', key: k });
+    const sv = decodeStoredValue(v);
+    if (sv.meta.expiresAt !== null) ops.push({ type: 'del', key: expiryKey(sv.meta.expiresAt, dataKeyToNs(k)) });
+  }
+  for (const r of cellRanges(cellId)) for await (const [k] of db.iterator(r)) ops.push({ type: 'del', key: k });
+  if (data.length === 0) return ops; // the bootstrap snapshot: the empty state
+  const rd = new BinaryReader(data);
+  const n = rd.varuint();
+  for (let i = 0; i < n; i++) {
+    const k = rd.bytes().slice();
+    const v = rd.bytes().slice();
+    ops.push({ type: 'put', key: k, value: v });
+    if (k[0] === 0x10) {
+      const sv = decodeStoredValue(v);
+      if (sv.meta.expiresAt !== null) ops.push({ type: 'put', key: expiryKey(sv.meta.expiresAt, dataKeyToNs(k)), value: new Uint8Array(0) });
+    }
+  }
+  rd.expectEnd();
+  return ops;
+}

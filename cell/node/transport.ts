@@ -1,0 +1,63 @@
+// NATS transport of a cell node: Raft envelopes between nodes (one NATS message per
+// destination node per loop turn) and client requests (request-reply).
+//
+// Subjects:
+//   cellkv.raft.<nodeId>      Raft envelopes for that node (publish, no reply)
+//   cellkv.node.<nodeId>      cell requests served by that node (request-reply, binary)
+//   cellkv.dir                directory lookups, any node answers (queue group, JSON)
+//   cellkv.admin.<nodeId>     admin requests to one node (JSON)
+
+import { connect, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
+
+export const SUBJECTS = {
+  raft: (nodeId: string) => `cellkv.raft.${nodeId}`,
+  node: (nodeId: string) => `cellkv.node.${nodeId}`,
+  directory: 'cellkv.dir',
+  admin: (nodeId: string) => `cellkv.admin.${nodeId}`,
+} as const;
+
+export interface TransportHandlers {
+  onRaft(data: Uint8Array): void;
+  onRequest(data: Uint8Array, reply: (bytes: Uint8Array) => void): void;
+  onDirectory(reply: (bytes: Uint8Array) => void): void;
+  onAdmin(data: Uint8Array, reply: (bytes: Uint8Array) => void): void;
+}
+
+export class NodeTransport {
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly subs: Subscription[],
+  ) {}
+
+  static async start(nodeId: string, servers: string[], handlers: TransportHandlers): Promise<NodeTransport> {
+    const nc = await connect({
+      servers,
+      name: `cellkv-node-${nodeId}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 5000,
+    });
+    const subs: Subscription[] = [];
+    const serve = (subject: string, queue: string | undefined, fn: (m: Msg) => void) => {
+      const sub = nc.subscribe(subject, { ...(queue ? { queue } : {}), callback: (err, m) => { if (!err) fn(m); } });
+      subs.push(sub);
+    };
+    serve(SUBJECTS.raft(nodeId), undefined, (m) => handlers.onRaft(m.data));
+    serve(SUBJECTS.node(nodeId), undefined, (m) => handlers.onRequest(m.data, (b) => m.respond(b)));
+    serve(SUBJECTS.directory, 'cellkv-nodes', (m) => handlers.onDirectory((b) => m.respond(b)));
+    serve(SUBJECTS.admin(nodeId), undefined, (m) => handlers.onAdmin(m.data, (b) => m.respond(b)));
+    await nc.flush();
+    return new NodeTransport(nc, subs);
+  }
+
+  sendRaft(toNode: string, data: Uint8Array): void {
+    if (this.nc.isClosed()) return;
+    // Raft tolerates loss; a publish during a reconnect is buffered by the client or dropped.
+    this.nc.publish(SUBJECTS.raft(toNode), data);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    await this.nc.drain().catch(() => undefined);
+  }
+}
