@@ -106,6 +106,13 @@ describe('BinaryWriter / BinaryReader', () => {
     assert.equal(hex(b), '06' + Buffer.from('é🎉').toString('hex'));
   });
 
+  it('writes lone surrogates (not valid Unicode) as U+FFFD, short or long', () => {
+    for (const s of ['a\uD800b', 'x\uDC00'.repeat(600)]) {
+      const back = new BinaryReader(new BinaryWriter().string(s).finish()).string();
+      assert.equal(back, s.replace(/[\uD800-\uDFFF]/g, '\uFFFD'));
+    }
+  });
+
   it('rejects invalid UTF-8 and lengths beyond the input', () => {
     assert.throws(() => new BinaryReader(Uint8Array.of(2, 0xc3, 0x28)).string(), isMalformed);
     assert.throws(() => new BinaryReader(Uint8Array.of(1, 0xff)).string(), isMalformed);
