@@ -25,6 +25,7 @@ import {
   expiryKey,
   parseDedupeAgeKey,
 } from './data-keys.js';
+import { namespacedKey } from '../../shared/keys.js';
 import { MAX_OPS_PER_ENTRY, applyExpire, applyWrite, type ApplyView } from './kv-apply.js';
 import type { BatchOp, KvDb } from './kv-db.js';
 
@@ -62,6 +63,9 @@ const hex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.length).toS
 export class CellData {
   private overlay = new Map<string, StoredValue | null>();
   private pendingDedupe = new Map<string, Uint8Array>();
+  /** Values loaded by prefetch(), valid until the batch is flushed (overlay wins over them). */
+  private prefetched = new Map<string, StoredValue | null>();
+  private prefetchedDedupe = new Map<string, Uint8Array | null>();
   private ops: BatchOp[] = [];
   private dedupeAdded = 0;
   private state: AppliedState;
@@ -102,8 +106,47 @@ export class CellData {
   async read(nsKey: Uint8Array): Promise<StoredValue | null> {
     const h = hex(nsKey);
     if (this.overlay.has(h)) return this.overlay.get(h)!;
+    const pre = this.prefetched.get(h);
+    if (pre !== undefined) return pre;
     const raw = await this.db.get(dataKey(nsKey));
     return raw ? decodeStoredValue(raw) : null;
+  }
+
+  /**
+   * Loads, in one LevelDB round trip, every key the entries will read (their data keys and
+   * request ids), so applying them needs no further I/O. A read per op through the async
+   * LevelDB binding costs a thread-pool hop each and would serialize the apply loop.
+   */
+  async prefetch(entries: readonly Entry[]): Promise<CellEntryPayload[]> {
+    const payloads: CellEntryPayload[] = [];
+    const dataKeys: Uint8Array[] = [];
+    const dataHex: string[] = [];
+    const ids: string[] = [];
+    for (const e of entries) {
+      const p = e.kind === 'normal' && e.data.length > 0 ? decodeCellEntryPayload(e.data) : { commands: [] };
+      payloads.push(p);
+      for (const cmd of p.commands) {
+        const nsKeys = cmd.kind === 'write' ? cmd.ops.map((op) => namespacedKey(cmd.tenant, op.key)) : cmd.kind === 'expire' ? cmd.keys : [];
+        if (cmd.kind === 'write' && !this.pendingDedupe.has(cmd.requestId)) ids.push(cmd.requestId);
+        for (const k of nsKeys) {
+          const h = hex(k);
+          if (this.overlay.has(h) || this.prefetched.has(h)) continue;
+          this.prefetched.set(h, null);
+          dataKeys.push(dataKey(k));
+          dataHex.push(h);
+        }
+      }
+    }
+    const raws = await this.db.getMany([...dataKeys, ...ids.map((id) => dedupeKey(this.cellId, id))]);
+    dataHex.forEach((h, i) => {
+      const raw = raws[i];
+      this.prefetched.set(h, raw ? decodeStoredValue(raw) : null);
+    });
+    ids.forEach((id, i) => {
+      const raw = raws[dataKeys.length + i];
+      this.prefetchedDedupe.set(id, raw ?? null);
+    });
+    return payloads;
   }
 
   private view(): ApplyView {
@@ -130,11 +173,11 @@ export class CellData {
   }
 
   /** Applies one committed entry; returns per-command results. */
-  async applyEntry(entry: Entry): Promise<EntryResults> {
+  async applyEntry(entry: Entry, decoded?: CellEntryPayload): Promise<EntryResults> {
     assert(entry.index === this.state.index + 1, `cell ${this.cellId}: apply ${entry.index} after ${this.state.index}`);
     let results: EntryResults = [];
     if (entry.kind === 'normal' && entry.data.length > 0) {
-      const payload: CellEntryPayload = decodeCellEntryPayload(entry.data);
+      const payload: CellEntryPayload = decoded ?? decodeCellEntryPayload(entry.data);
       results = await this.applyPayload(payload, entry.index);
     }
     this.state = { ...this.state, index: entry.index };
@@ -191,7 +234,9 @@ export class CellData {
   }
 
   private async readDedupe(requestId: string): Promise<{ atMs: number; results: OpResult[] } | null> {
-    const raw = this.pendingDedupe.get(requestId) ?? (await this.db.get(dedupeKey(this.cellId, requestId)));
+    const pre = this.prefetchedDedupe.get(requestId);
+    const raw =
+      this.pendingDedupe.get(requestId) ?? (pre !== undefined ? pre : await this.db.get(dedupeKey(this.cellId, requestId)));
     return raw ? decodeDedupeRecord(raw) : null;
   }
 
@@ -226,6 +271,8 @@ export class CellData {
     if (this.ops.length === 0) {
       this.overlay.clear();
       this.pendingDedupe.clear();
+      this.prefetched.clear();
+      this.prefetchedDedupe.clear();
     }
   }
 
@@ -233,6 +280,8 @@ export class CellData {
   resetTo(state: AppliedState): void {
     this.overlay.clear();
     this.pendingDedupe.clear();
+    this.prefetched.clear();
+    this.prefetchedDedupe.clear();
     this.ops = [];
     this.state = state;
   }

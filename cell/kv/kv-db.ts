@@ -15,5 +15,7 @@ export interface IteratorRange {
 
 export interface KvDb {
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** One round trip for many keys (LevelDB reads are async and cost a thread-pool hop each). */
+  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]>;
   iterator(range: IteratorRange): AsyncIterable<[Uint8Array, Uint8Array]>;
 }

@@ -4,7 +4,7 @@
 // messages coalesced per destination node, applies committed entries, and answers clients.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Ready } from '../raft/types.js';
+import { maySendBeforePersist, type Message, type Ready } from '../raft/types.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
 import { CellData } from '../kv/cell-data.js';
@@ -35,6 +35,7 @@ export class CellNode {
   private expiryTimer: NodeJS.Timeout | null = null;
   private pumping = false;
   private pumpAgain = false;
+  private applyRounds = 0;
   private stopped = false;
   private readonly random: () => number;
   private readonly failpoints: Failpoints;
@@ -187,6 +188,10 @@ export class CellNode {
     for (const r of this.replicas.values()) if (r.raft.hasReady()) readies.push([r, r.raft.ready()]);
     if (readies.length === 0) return false;
 
+    // 0. A leader's appends promise nothing about its own disk: send them now so the
+    //    followers' fsync overlaps ours (the core counts our copy only after advance()).
+    this.sendMessages(readies, (m) => maySendBeforePersist(m));
+
     // 1. Persist: snapshots first, then entries and hard state of every cell in one sync.
     let mustSync = false;
     for (const [r, rd] of readies) {
@@ -196,27 +201,29 @@ export class CellNode {
       mustSync ||= rd.mustSync;
     }
     await this.failpoints.hit('beforeLogSync');
+    // A commit-only hard state change needs no fsync: it rides with the next write.
     if (mustSync) await this.groupCommit.flush();
-    else await this.groupCommit.flushUnsynced();
     await this.failpoints.hit('afterLogSync');
 
-    // 2. Only now may messages leave (votes and acknowledgements promise durable state).
-    this.sendMessages(readies);
+    // 2. Only now may the rest leave (votes and acknowledgements promise durable state).
+    this.sendMessages(readies, (m) => !maySendBeforePersist(m));
 
     // 3. Apply, write the data with its applied index, answer clients, then advance.
     for (const [r, rd] of readies) {
       this.observeLeadership(r, rd);
       const applied: [import('../raft/types.js').Entry, (import('../../shared/cell-protocol.js').OpResult[] | null)[]][] = [];
-      for (const e of rd.committedEntries) {
+      const payloads = await r.data.prefetch(rd.committedEntries);
+      for (const [i, e] of rd.committedEntries.entries()) {
         await this.failpoints.hit('beforeApply');
         if (e.kind === 'conf') {
           r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
           r.data.setConfState(r.conf);
         }
-        applied.push([e, await r.data.applyEntry(e)]);
+        applied.push([e, await r.data.applyEntry(e, payloads[i])]);
       }
       if (rd.committedEntries.length > 0) {
-        await r.data.collectDedupe(now, 64);
+        // Garbage collection of dead request ids: bounded, and not on every round.
+        if (++this.applyRounds % 64 === 0) await r.data.collectDedupe(now, 512);
         // Not synced: the applied index travels with the data, and the synced log covers a crash.
         this.groupCommit.stage(r.data.takeBatch());
         await this.groupCommit.flushUnsynced();
@@ -236,10 +243,11 @@ export class CellNode {
     return true;
   }
 
-  private sendMessages(readies: [Replica, Ready][]): void {
+  private sendMessages(readies: [Replica, Ready][], which: (m: Message) => boolean): void {
     const byNode = new Map<string, RaftEnvelope['items'][number][]>();
     for (const [r, rd] of readies) {
       for (const m of rd.messages) {
+        if (!which(m)) continue;
         let items = byNode.get(m.to);
         if (!items) byNode.set(m.to, (items = []));
         items.push({ cellId: r.cellId, message: m });

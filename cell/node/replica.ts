@@ -2,6 +2,7 @@
 // and the client operations waiting on it (proposals waiting for apply, reads waiting for a
 // ReadIndex confirmation and then for apply).
 
+import { randomUUID } from 'node:crypto';
 import { RaftNode } from '../raft/raft.js';
 import type { ConfState, Entry, RaftStorage, Ready, Snapshot } from '../raft/types.js';
 import { SnapshotUnavailableError } from '../raft/types.js';
@@ -87,6 +88,7 @@ export class Replica {
   private readonly readsByContext = new Map<string, ReadWaiter[]>();
   private readsAwaitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
   private readSeq = 0;
+  private readonly bootId = randomUUID().slice(0, 8);
 
   constructor(
     readonly cellId: string,
@@ -119,6 +121,7 @@ export class Replica {
       heartbeatTicks: opts.heartbeatTicks,
       random: opts.random,
       applied: data.applied.index,
+      confState: data.applied.confState,
       preVote: true,
       checkQuorum: true,
       maxInflightMsgs: 64,
@@ -183,7 +186,8 @@ export class Replica {
       proposed += batch.length;
     }
     if (this.readQueue.length > 0) {
-      const ctx = `${this.nodeId}/${this.cellId}/${++this.readSeq}`;
+      // Unique across restarts too: a reused context must never match an older read.
+      const ctx = `${this.nodeId}/${this.cellId}/${this.bootId}/${++this.readSeq}`;
       const waiters = this.readQueue.splice(0);
       const r = this.raft.readIndex(ctx);
       if (r.ok) {
@@ -259,20 +263,25 @@ export class Replica {
       if (live.length === 0) this.proposals.delete(i);
       else this.proposals.set(i, { term: p.term, waiters: p.waiters.map((w) => (w.deadline <= nowMs ? { ...w, resolve: () => {}, reject: () => {} } : w)) });
     }
-    const readErr = new KvError('UNAVAILABLE', `read on cell ${this.cellId} timed out waiting for the leader; retry`);
+    // Errors are built only when something expired: constructing one captures a stack.
+    const readErr = () => new KvError('UNAVAILABLE', `read on cell ${this.cellId} timed out waiting for the leader; retry`);
     for (const [ctx, ws] of this.readsByContext) {
       if (ws.every((w) => w.deadline <= nowMs)) {
-        for (const w of ws) w.reject(readErr);
+        const err = readErr();
+        for (const w of ws) w.reject(err);
         this.readsByContext.delete(ctx);
       }
     }
-    this.readsAwaitingApply = this.readsAwaitingApply.filter((r) => {
-      if (r.waiters.every((w) => w.deadline <= nowMs)) {
-        for (const w of r.waiters) w.reject(readErr);
-        return false;
-      }
-      return true;
-    });
+    if (this.readsAwaitingApply.some((r) => r.waiters.every((w) => w.deadline <= nowMs))) {
+      this.readsAwaitingApply = this.readsAwaitingApply.filter((r) => {
+        if (r.waiters.every((w) => w.deadline <= nowMs)) {
+          const err = readErr();
+          for (const w of r.waiters) w.reject(err);
+          return false;
+        }
+        return true;
+      });
+    }
   }
 
   /** Fails everything waiting (shutdown). */

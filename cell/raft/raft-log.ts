@@ -104,6 +104,11 @@ export class RaftLog {
     }
   }
 
+  /** The last index known to be persisted (before any unstable entry). */
+  stableLastIndex(): number {
+    return this.unstable.entries.length > 0 ? this.unstable.offset - 1 : this.lastIndex();
+  }
+
   lastTerm(): number {
     const t = this.term(this.lastIndex());
     assert(t !== null, 'last term unavailable');

@@ -90,6 +90,8 @@ export class RaftNode {
   /** Reads that arrived before this leader committed an entry of its own term. */
   private readsBeforeCommit: { context: string; from: NodeId }[] = [];
   private readonly snapshotReceiver = new SnapshotReceiver();
+  /** A snapshot that completed while a Ready was outstanding; installed in advance(). */
+  private deferredSnapshot: { snapshot: Snapshot; from: NodeId } | null = null;
 
   private msgs: Message[] = [];
   private readStates: ReadState[] = [];
@@ -113,12 +115,15 @@ export class RaftNode {
     this.readOnly = new ReadOnlyQueue(this.limits.maxPendingReads);
     const { hardState, confState } = config.storage.initialState();
     this.log = new RaftLog(config.storage, config.applied ?? 0);
-    this.conf = confState;
+    // The membership as of `applied` (conf changes up to it are not replayed), else storage's.
+    this.conf = config.confState ?? confState;
     this.term = hardState.term;
     this.vote = hardState.vote;
-    if (hardState.commit > 0) {
-      assert(hardState.commit <= this.log.lastIndex(), 'hard state commit beyond the stored log');
-      this.log.commitTo(hardState.commit);
+    // Applied entries were committed even if the commit-only hard state write was lost.
+    const commit = Math.max(hardState.commit, config.applied ?? 0);
+    if (commit > 0) {
+      assert(commit <= this.log.lastIndex(), 'commit (or applied) index beyond the stored log');
+      this.log.commitTo(commit);
     }
     assert(this.log.applied <= this.log.committed, 'applied beyond commit on start');
     this.prevHardState = hardState;
@@ -152,6 +157,7 @@ export class RaftNode {
   }
 
   readIndex(context: string): ReadIndexResult {
+    if (context === '') return { ok: false, error: 'INVALID_CONTEXT', leaderHint: this.leader };
     if (this.role === 'leader') return this.leaderRead(context, this.id);
     if (this.leader === null) return { ok: false, error: 'NO_LEADER', leaderHint: null };
     this.send({ type: 'readIndex', to: this.leader, context });
@@ -270,6 +276,18 @@ export class RaftNode {
     if (o.snapshotIndex !== null) this.log.unstable.stableSnapTo(o.snapshotIndex);
     if (o.lastEntry) this.log.unstable.stableTo(o.lastEntry.index, o.lastEntry.term);
     if (o.appliedTo !== null) this.log.appliedTo(o.appliedTo);
+    if (this.deferredSnapshot !== null) {
+      const d = this.deferredSnapshot;
+      this.deferredSnapshot = null;
+      if (this.role !== 'leader') this.installSnapshot(d.snapshot, d.from);
+    }
+    if (this.role === 'leader' && o.lastEntry && o.lastEntry.term === this.term) {
+      // Our own copy is durable now: it counts toward the quorum.
+      const self = this.progress.get(this.id);
+      if (self && self.maybeUpdate(Math.min(o.lastEntry.index, this.log.stableLastIndex()))) {
+        if (this.maybeCommit()) this.bcastAppend();
+      }
+    }
     this.maybeAutoLeave();
   }
 
@@ -443,11 +461,11 @@ export class RaftNode {
     const chunk = m.snapshot;
     if (chunk === null) return;
     if (chunk.metadata.index <= this.log.committed) {
-      this.snapshotReceiver.reset();
       this.send({ type: 'appendResp', to: m.from, index: this.log.committed });
       return;
     }
-    const out = this.snapshotReceiver.receive(chunk);
+    if (this.deferredSnapshot !== null) return; // one install at a time; the leader resends
+    const out = this.snapshotReceiver.receive(chunk, m.from, m.term);
     if (out.kind !== 'complete') {
       this.send({
         type: 'snapshotResp',
@@ -458,8 +476,18 @@ export class RaftNode {
       });
       return;
     }
-    const installed = this.restore(out.snapshot);
-    this.send({ type: 'appendResp', to: m.from, index: installed ? this.log.lastIndex() : this.log.committed });
+    if (this.outstanding !== null) {
+      // The caller is applying a Ready whose committed entries the snapshot may cover (a conf
+      // change applied twice would corrupt the membership): install once it has advanced.
+      this.deferredSnapshot = { snapshot: out.snapshot, from: m.from };
+      return;
+    }
+    this.installSnapshot(out.snapshot, m.from);
+  }
+
+  private installSnapshot(snap: Snapshot, from: NodeId): void {
+    const installed = this.restore(snap);
+    this.send({ type: 'appendResp', to: from, index: installed ? this.log.lastIndex() : this.log.committed });
   }
 
   private restore(snap: Snapshot): boolean {
@@ -503,12 +531,17 @@ export class RaftNode {
           this.sendAppend(m.from, true);
         }
         if (m.context !== '') this.releaseReads(this.readOnly.ack(m.context, m.from, this.conf));
+        // A lost TimeoutNow would stall a transfer for an election timeout: resend it.
+        if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send({ type: 'timeoutNow', to: m.from });
         break;
       case 'snapshotResp':
         pr.recentActive = true;
         if (pr.state !== 'snapshot' || pr.pendingSnapshot?.metadata.index !== m.index) return;
         if (m.reject) {
+          // The follower lost the transfer (e.g. restarted): start over from what it matches.
+          pr.pendingSnapshot = null;
           pr.becomeProbe();
+          this.sendAppend(m.from, true);
           return;
         }
         pr.snapshotAcked = m.rejectHint;
@@ -562,7 +595,13 @@ export class RaftNode {
   }
 
   private leaderRead(context: string, from: NodeId): ReadIndexResult {
-    if (this.readOnly.has(context)) return { ok: true };
+    if (context === '') return { ok: false, error: 'INVALID_CONTEXT', leaderHint: this.id };
+    // Pending reads are keyed by asker and context: a reused context must never be merged
+    // into an older read (it would get that read's older index).
+    const key = `${from}\u0000${context}`;
+    if (this.readOnly.has(key) || this.readsBeforeCommit.some((r) => r.from === from && r.context === context)) {
+      return { ok: false, error: 'INVALID_CONTEXT', leaderHint: this.id };
+    }
     if (this.readOnly.full() || this.readsBeforeCommit.length >= this.limits.maxPendingReads) {
       return { ok: false, error: 'OVERLOADED', leaderHint: this.id };
     }
@@ -576,8 +615,8 @@ export class RaftNode {
       this.releaseReads([{ context, index, from }]);
       return { ok: true };
     }
-    this.readOnly.add({ context, index, from, acks: new Map([[this.id, true]]) });
-    this.bcastHeartbeat(context);
+    this.readOnly.add({ key, context, index, from, acks: new Map([[this.id, true]]) });
+    this.bcastHeartbeat(key);
     return { ok: true };
   }
 
@@ -605,10 +644,8 @@ export class RaftNode {
     this.log.append([e]);
     this.uncommitted.push({ index, bytes: entryBytes(e) });
     this.uncommittedBytes += entryBytes(e);
-    // The leader counts its own entry at once: followers can only acknowledge it after the
-    // Ready that carries it was persisted here (messages go out after persistence).
-    this.progress.get(this.id)?.maybeUpdate(index);
-    this.maybeCommit();
+    // The leader counts its own copy only once it is durable (in advance()), so it may send
+    // appends to followers while its own disk write is still in flight.
     return index;
   }
 
@@ -818,7 +855,8 @@ export class RaftNode {
     const last = this.log.lastIndex();
     for (const [id, pr] of this.progress) {
       const fresh = new Progress(last + 1, this.limits.maxInflightMsgs, this.limits.maxInflightBytes);
-      if (id === this.id) fresh.match = last;
+      // Only what is durable here counts as our own match (see advance()).
+      if (id === this.id) fresh.match = this.log.stableLastIndex();
       this.progress.set(id, fresh);
       void pr;
     }
@@ -851,7 +889,7 @@ export class RaftNode {
     for (const id of members) {
       if (this.progress.has(id)) continue;
       const pr = new Progress(last + 1, this.limits.maxInflightMsgs, this.limits.maxInflightBytes);
-      if (id === this.id) pr.match = last;
+      if (id === this.id) pr.match = this.log.stableLastIndex();
       pr.recentActive = true;
       this.progress.set(id, pr);
     }

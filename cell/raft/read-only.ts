@@ -7,6 +7,8 @@ import { voteResult } from './quorum.js';
 import type { ConfState, NodeId } from './types.js';
 
 export interface PendingRead {
+  /** Unique among pending reads: asker and context (also what heartbeats carry). */
+  readonly key: string;
   readonly context: string;
   readonly index: number;
   /** The node that asked (the leader itself for local reads). */
@@ -28,19 +30,19 @@ export class ReadOnlyQueue {
     return this.queue.length >= this.limit;
   }
 
-  has(context: string): boolean {
-    return this.pending.has(context);
+  has(key: string): boolean {
+    return this.pending.has(key);
   }
 
   add(read: PendingRead): void {
     assert(!this.full(), 'read queue overflow');
-    assert(!this.pending.has(read.context), 'duplicate read context');
-    this.pending.set(read.context, read);
-    this.queue.push(read.context);
+    assert(!this.pending.has(read.key), 'duplicate read key');
+    this.pending.set(read.key, read);
+    this.queue.push(read.key);
   }
 
   /**
-   * Records `from`'s acknowledgement of the round for `context`. When that round has a quorum,
+   * Records `from`'s acknowledgement of the round for read `context` (its key). When that round has a quorum,
    * returns it and every read queued before it (a later confirmation covers earlier reads).
    */
   ack(context: string, from: NodeId, conf: ConfState): PendingRead[] {

@@ -13,16 +13,23 @@ export type ChunkOutcome =
 
 export class SnapshotReceiver {
   private meta: SnapshotMetadata | null = null;
+  /** The transfer's sender and term: chunks of another transfer are never spliced in. */
+  private source = '';
   private chunks: Uint8Array[] = [];
   private received = 0;
 
-  receive(chunk: SnapshotChunk): ChunkOutcome {
+  receive(chunk: SnapshotChunk, from: string, term: number): ChunkOutcome {
     if (chunk.totalBytes < 0 || chunk.totalBytes > MAX_SNAPSHOT_BYTES) return { kind: 'rejected', received: 0 };
+    const source = `${from}@${term}/${chunk.totalBytes}`;
     const same =
-      this.meta !== null && this.meta.index === chunk.metadata.index && this.meta.term === chunk.metadata.term;
+      this.meta !== null &&
+      this.meta.index === chunk.metadata.index &&
+      this.meta.term === chunk.metadata.term &&
+      this.source === source;
     if (!same) {
       if (chunk.offset !== 0) return { kind: 'rejected', received: 0 };
       this.meta = chunk.metadata;
+      this.source = source;
       this.chunks = [];
       this.received = 0;
     }
@@ -50,6 +57,7 @@ export class SnapshotReceiver {
 
   reset(): void {
     this.meta = null;
+    this.source = '';
     this.chunks = [];
     this.received = 0;
   }

@@ -130,7 +130,9 @@ export interface SoftState {
  *  2. append `entries` to stable storage, truncating any stored entries at or after
  *     `entries[0].index`, and persist `hardState` if set; fsync when `mustSync`;
  *  3. only then send `messages` (a vote or an append acknowledgement must never leave a node
- *     before the state it promises is durable);
+ *     before the state it promises is durable) — except those for which
+ *     `maySendBeforePersist(m)` holds, which a caller may send at once to overlap the leader's
+ *     disk write with the followers' (the leader counts its own entries only after advance());
  *  4. apply `committedEntries` in order (they are already durable on a quorum);
  *  5. serve `readStates` once applied >= their index;
  *  6. call `advance()`.
@@ -179,6 +181,11 @@ export interface RaftConfig {
   readonly random: () => number;
   /** The last index the caller has applied (on restart), so committed entries are not replayed. */
   readonly applied?: number;
+  /**
+   * The membership as of `applied`. Required when `applied` is past the storage snapshot and
+   * conf changes were applied since: they are not replayed, so storage's would be stale.
+   */
+  readonly confState?: ConfState;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
   /** Max bytes of entries in one append message. */
@@ -210,7 +217,12 @@ export type ProposeResult =
 
 export type ReadIndexResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly error: 'NO_LEADER' | 'OVERLOADED'; readonly leaderHint: NodeId | null };
+  | {
+      readonly ok: false;
+      /** INVALID_CONTEXT: empty, or already pending (contexts must be unique per asker). */
+      readonly error: 'NO_LEADER' | 'OVERLOADED' | 'INVALID_CONTEXT';
+      readonly leaderHint: NodeId | null;
+    };
 
 export interface Status {
   readonly id: NodeId;
@@ -242,5 +254,24 @@ export class SnapshotUnavailableError extends Error {
   readonly code = 'RAFT_SNAPSHOT_UNAVAILABLE';
   constructor() {
     super('snapshot is being built; retry shortly');
+  }
+}
+
+/**
+ * Messages that promise nothing about the sender's durable state: a leader's appends,
+ * heartbeats, snapshot chunks and transfer orders, and ReadIndex traffic. Votes, vote
+ * requests (the candidate's own vote) and acknowledgements must wait for persistence.
+ */
+export function maySendBeforePersist(m: Message): boolean {
+  switch (m.type) {
+    case 'append':
+    case 'heartbeat':
+    case 'snapshot':
+    case 'timeoutNow':
+    case 'readIndex':
+    case 'readIndexResp':
+      return true;
+    default:
+      return false;
   }
 }

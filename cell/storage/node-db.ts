@@ -31,6 +31,11 @@ class LevelNodeDb implements NodeDb {
     return this.db.get(key);
   }
 
+  getMany(keys: Uint8Array[]): Promise<(Uint8Array | undefined)[]> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return this.db.getMany(keys);
+  }
+
   async *iterator(range: IteratorRange): AsyncIterable<[Uint8Array, Uint8Array]> {
     // Only defined bounds: an explicit `undefined` bound is not the same as no bound everywhere.
     const opts: { gte?: Uint8Array; gt?: Uint8Array; lt?: Uint8Array; limit?: number; reverse?: boolean } = {};

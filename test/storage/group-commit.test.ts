@@ -43,6 +43,9 @@ class SpyDb implements NodeDb {
   get(key: Uint8Array) {
     return this.inner.get(key);
   }
+  getMany(keys: Uint8Array[]) {
+    return this.inner.getMany(keys);
+  }
   iterator(r: Parameters<NodeDb['iterator']>[0]) {
     return this.inner.iterator(r);
   }

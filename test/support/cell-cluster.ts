@@ -26,6 +26,8 @@ export interface ClusterOptions {
   readonly nodes?: number;
   readonly extraArgs?: string[];
   readonly env?: Record<string, string>;
+  /** Extra arguments for node itself (e.g. --cpu-prof). */
+  readonly nodeArgs?: string[];
 }
 
 export class CellCluster {
@@ -72,6 +74,7 @@ export class CellCluster {
     const p = this.node(id);
     const bootstrap = this.nodes.map((n) => `${n.id}:${n.az}`).join(',');
     const args = [
+      ...(this.opts.nodeArgs ?? []),
       '--import', 'tsx', join(ROOT, 'cell/main.ts'),
       '--node-id', p.id, '--az', p.az, '--data-dir', p.dataDir,
       '--nats', this.nats.url, '--metrics-port', '0', '--bootstrap', bootstrap,

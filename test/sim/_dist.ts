@@ -1,0 +1,11 @@
+import { runSeeds } from './pool.js';
+const n = Number(process.argv[2] ?? 500);
+const faults = process.argv[3] ? process.argv[3].split(',') as any : undefined;
+const times: [number, number, string][] = [];
+let unk = 0, ok = 0, fail = 0;
+const t0 = performance.now();
+await runSeeds(Array.from({length: n}, (_, i) => i + 1), faults ? { faults } : {}, 2, (s) => { times.push([s.ms, s.seed, s.faults.join(',')]); unk += s.stats.ops.unknown; ok += s.stats.ops.ok; fail += s.stats.ops.fail; if (!s.ok) console.log('FAIL', s.seed, s.failure!.kind, s.failure!.message.split('\n')[0]); });
+times.sort((a, b) => b[0] - a[0]);
+console.log('wall', ((performance.now() - t0)/1000).toFixed(1), 's; top:', times.slice(0, 8).map(t => `${t[1]}:${t[0].toFixed(0)}ms`).join(' '));
+const tot = times.reduce((a, t) => a + t[0], 0);
+console.log('mean', (tot / n).toFixed(1), 'ms; ops ok', ok, 'fail', fail, 'unknown', unk, `(${(100*unk/(ok+fail+unk)).toFixed(1)}% unknown)`);

@@ -1,0 +1,134 @@
+// Membership changes in flight: one "replica move" at a time, as the design does it: add a
+// new node as a learner, let it catch up (it learns the configuration from a snapshot), promote
+// it to voter, then remove an old voter (possibly the leader) and shut that one down.
+// Every stage re-proposes until the change shows up applied, within a bounded number of tries.
+
+import type { ConfChange, ConfState, NodeId } from '../../cell/raft/types.js';
+import type { Cluster } from './cluster.js';
+import type { Rng } from './rng.js';
+
+type Stage = 'idle' | 'learner' | 'catchup' | 'promote' | 'remove' | 'retire';
+
+/** Ticks between re-proposals of a stage's change. */
+const REPROPOSE_EVERY = 25;
+/** A whole round is abandoned after this many ticks (the cluster stays valid at any stage). */
+const ROUND_DEADLINE = 1500;
+const CATCHUP_SLACK = 3;
+/** Ticks between the removal being applied and the removed node being shut down. */
+const RETIRE_AFTER = 30;
+
+function inConf(cs: ConfState, id: NodeId): boolean {
+  return cs.voters.includes(id) || cs.votersOutgoing.includes(id) || cs.learners.includes(id) || cs.learnersNext.includes(id);
+}
+
+function joint(cs: ConfState): boolean {
+  return cs.votersOutgoing.length > 0;
+}
+
+export class MembershipDriver {
+  private stage: Stage = 'idle';
+  private newNode: NodeId | null = null;
+  private victim: NodeId | null = null;
+  private roundEnds = 0;
+  private nextProposeAt = 0;
+  private stageSince = 0;
+  rounds = 0;
+  completed = 0;
+  abandoned = 0;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly rng: Rng,
+  ) {}
+
+  busy(): boolean {
+    return this.stage !== 'idle';
+  }
+
+  /** Starts a round; returns false when one is running or the cluster cannot grow. */
+  begin(now: number): boolean {
+    if (this.stage !== 'idle' || this.cluster.leader() === null) return false;
+    if (this.cluster.allHosts().length >= 10) return false; // MAX_NODES headroom for the next round
+    this.newNode = this.cluster.addNode();
+    this.victim = null;
+    this.rounds++;
+    this.roundEnds = now + ROUND_DEADLINE;
+    this.enter('learner', now);
+    return true;
+  }
+
+  private enter(stage: Stage, now: number): void {
+    this.stage = stage;
+    this.stageSince = now;
+    this.nextProposeAt = now;
+    const nn = this.newNode;
+    const v = this.victim;
+    this.cluster.trace.event(now, () => `membership: stage ${stage} (new ${nn ?? '-'}, victim ${v ?? '-'})`);
+  }
+
+  private propose(now: number, cc: ConfChange): void {
+    if (now < this.nextProposeAt) return;
+    this.nextProposeAt = now + REPROPOSE_EVERY;
+    const leader = this.cluster.leader();
+    if (leader === null) return;
+    const trace = this.cluster.trace;
+    this.cluster.host(leader.id).act((r) => {
+      const res = r.proposeConfChange(cc);
+      trace.event(now, () => `membership: ${leader.id} propose ${JSON.stringify(cc.changes)} -> ${res.ok ? `index ${res.index}` : res.error}`);
+    });
+  }
+
+  step(now: number): void {
+    if (this.stage === 'idle') return;
+    // Once a removal may be in the log the round must finish: a removed node left running
+    // would campaign forever and disrupt the cluster (Raft dissertation §4.2.3).
+    if (now >= this.roundEnds && this.stage !== 'retire' && this.stage !== 'remove') {
+      this.abandoned++;
+      this.cluster.trace.event(now, () => `membership: round abandoned at stage ${this.stage}`);
+      this.stage = 'idle';
+      return;
+    }
+    const conf = this.cluster.latestConf();
+    if (conf === null) return;
+    const nn = this.newNode!;
+    switch (this.stage) {
+      case 'learner':
+        if (inConf(conf, nn) && !joint(conf)) this.enter('catchup', now);
+        else if (!joint(conf)) this.propose(now, { changes: [{ type: 'addLearner', node: nn }] });
+        return;
+      case 'catchup': {
+        const leader = this.cluster.leader();
+        const host = this.cluster.host(nn);
+        const caughtUp = leader !== null && host.alive && host.applied() + CATCHUP_SLACK >= leader.status.commit;
+        if (caughtUp || now - this.stageSince > 300) this.enter('promote', now);
+        return;
+      }
+      case 'promote':
+        if (conf.voters.includes(nn) && !joint(conf)) {
+          const old = conf.voters.filter((v) => v !== nn);
+          if (old.length === 0) {
+            this.stage = 'idle';
+            return;
+          }
+          this.victim = this.rng.pick(old);
+          this.enter('remove', now);
+        } else if (!joint(conf)) {
+          this.propose(now, { changes: [{ type: 'addVoter', node: nn }] });
+        }
+        return;
+      case 'remove': {
+        const victim = this.victim!;
+        if (!inConf(conf, victim) && !joint(conf)) this.enter('retire', now);
+        else if (!joint(conf)) this.propose(now, { changes: [{ type: 'removeNode', node: victim }] });
+        return;
+      }
+      case 'retire':
+        if (now - this.stageSince >= RETIRE_AFTER) {
+          this.cluster.retire(this.victim!);
+          this.completed++;
+          this.stage = 'idle';
+        }
+        return;
+    }
+  }
+}
