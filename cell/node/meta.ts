@@ -16,7 +16,19 @@ const Cell = z.object({
   replicas: z.array(Replica),
 });
 
+const Tenant = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/),
+  /** Quotas; absent = unlimited. Enforced by gateways. */
+  maxKeys: z.number().int().positive().optional(),
+  maxBytes: z.number().int().positive().optional(),
+  opsPerSec: z.number().int().positive().optional(),
+});
+
+export type TenantRecord = z.infer<typeof Tenant>;
+
 export const MetaCommandSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('putTenant'), tenant: Tenant }),
+  z.object({ op: z.literal('deleteTenant'), id: z.string() }),
   z.object({ op: z.literal('init'), cells: z.array(Cell), nodes: z.array(z.object({ id: z.string(), az: z.string() })) }),
   z.object({ op: z.literal('heartbeat'), node: z.string(), az: z.string(), atMs: z.number() }),
 ]);
@@ -29,6 +41,7 @@ const decoder = new TextDecoder();
 export class MetaState {
   private cells: CellDescriptor[] = [];
   private nodes = new Map<string, NodeRecord>();
+  private tenants = new Map<string, TenantRecord>();
 
   constructor(private readonly cellId: string) {}
 
@@ -37,6 +50,10 @@ export class MetaState {
       const doc = decoder.decode(k.subarray(2 + this.cellId.length));
       const json = JSON.parse(decoder.decode(v)) as unknown;
       if (doc === 'cells') this.cells = z.array(Cell).parse(json);
+      if (doc.startsWith('tenant/')) {
+        const t = Tenant.parse(json);
+        this.tenants.set(t.id, t);
+      }
       if (doc.startsWith('node/')) {
         const n = json as NodeRecord;
         this.nodes.set(n.id, n);
@@ -46,6 +63,10 @@ export class MetaState {
 
   directory(): Directory {
     return { cells: this.cells, nodes: [...this.nodes.values()].sort((a, b) => a.id.localeCompare(b.id)) };
+  }
+
+  tenantList(): TenantRecord[] {
+    return [...this.tenants.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
   isInitialized(): boolean {
@@ -68,6 +89,14 @@ export class MetaState {
       case 'heartbeat':
         this.putNode({ id: cmd.node, az: cmd.az, lastHeartbeatMs: cmd.atMs }, ops);
         return;
+      case 'putTenant':
+        this.tenants.set(cmd.tenant.id, cmd.tenant);
+        ops.push({ type: 'put', key: metaDocKey(this.cellId, `tenant/${cmd.tenant.id}`), value: encoder.encode(JSON.stringify(cmd.tenant)) });
+        return;
+      case 'deleteTenant':
+        this.tenants.delete(cmd.id);
+        ops.push({ type: 'del', key: metaDocKey(this.cellId, `tenant/${cmd.id}`) });
+        return;
     }
   }
 
@@ -80,6 +109,7 @@ export class MetaState {
   async reload(db: KvDb): Promise<void> {
     this.cells = [];
     this.nodes.clear();
+    this.tenants.clear();
     await this.load(db);
   }
 }

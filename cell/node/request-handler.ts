@@ -14,6 +14,7 @@ import { dedupeCutoffCommand } from '../kv/cell-data.js';
 import type { CellNode } from './node.js';
 import type { Replica } from './replica.js';
 import type { Logger } from './log.js';
+import { MetaCommandSchema } from './meta.js';
 
 const MAX_OPS_PER_REQUEST = 1000;
 const MAX_SCAN_LIMIT = 10_000;
@@ -246,8 +247,14 @@ export class RequestHandler {
     try {
       const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string };
       if (req.op === 'meta' && typeof req.json === 'string') {
+        // Validated here so a malformed command never enters the meta log.
+        const parsed = MetaCommandSchema.safeParse(JSON.parse(req.json));
+        if (!parsed.success) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: parsed.error.message });
         await this.node.proposeMeta(req.json);
         return enc({ ok: true });
+      }
+      if (req.op === 'tenants') {
+        return enc({ ok: true, tenants: this.node.meta?.tenantList() ?? [] });
       }
       if (req.op === 'status') {
         return enc({
@@ -262,7 +269,7 @@ export class RequestHandler {
         this.node.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status or transfer' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants or transfer' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
       return enc({ ok: false, code, message: (e as Error).message });

@@ -190,3 +190,18 @@ test('graceful SIGTERM hands leadership away and exits 0', async () => {
   await c.client.put('t1', enc('after-term'), enc('ok'));
   await c.startNode(leader);
 });
+
+test('the meta cell keeps tenant records replicated on every node; malformed meta commands are refused', async () => {
+  const admin = async (node: string, body: unknown) => {
+    const m = await c.nc.request(`cellkv.admin.${node}`, enc(JSON.stringify(body)), { timeout: 2000 });
+    return JSON.parse(dec(m.data)!) as { ok: boolean; code?: string; tenants?: { id: string; maxKeys?: number }[] };
+  };
+  const metaLeader = await c.leaderOf('meta');
+  const bad = await admin(metaLeader, { op: 'meta', json: JSON.stringify({ op: 'putTenant', tenant: { id: 'BAD ID' } }) });
+  assert.equal(bad.code, 'INVALID_ARGUMENT');
+  const ok = await admin(metaLeader, { op: 'meta', json: JSON.stringify({ op: 'putTenant', tenant: { id: 'acme', maxKeys: 1000 } }) });
+  assert.ok(ok.ok);
+  for (const n of c.nodes.filter((x) => x.proc)) {
+    await waitFor(`tenant record on ${n.id}`, async () => (await admin(n.id, { op: 'tenants' })).tenants?.some((t) => t.id === 'acme' && t.maxKeys === 1000) ?? false);
+  }
+});
