@@ -68,6 +68,7 @@ export class CellData {
   private prefetchedDedupe = new Map<string, Uint8Array | null>();
   private ops: BatchOp[] = [];
   private dedupeAdded = 0;
+  private takenGeneration = 0;
   private state: AppliedState;
   expiredDeleted = 0;
 
@@ -258,17 +259,29 @@ export class CellData {
     return this.dedupeAdded;
   }
 
-  /** The batch of this apply round, ending with the applied state (atomic with the data). */
+  /**
+   * The batch of this apply round, ending with the applied state (atomic with the data).
+   * Until it is written, reads are served from the overlay.
+   */
   takeBatch(): BatchOp[] {
     this.ops.push({ type: 'put', key: appliedKey(this.cellId), value: encodeAppliedState(this.state) });
     const ops = this.ops;
     this.ops = [];
+    this.takenGeneration++;
     return ops;
   }
 
-  /** Called once the batch from takeBatch() is written: reads go to LevelDB again. */
-  flushed(): void {
-    if (this.ops.length === 0) {
+  /** Batches handed out so far; pass the value seen before a write to flushed(). */
+  get generation(): number {
+    return this.takenGeneration;
+  }
+
+  /**
+   * Called once every batch up to `generation` is written: if nothing newer is pending, reads
+   * go to LevelDB again and the overlay is dropped.
+   */
+  flushed(generation: number): void {
+    if (this.ops.length === 0 && generation === this.takenGeneration) {
       this.overlay.clear();
       this.pendingDedupe.clear();
       this.prefetched.clear();

@@ -165,6 +165,8 @@ export class CellNode {
         if (!worked && !this.pumpAgain) break;
         if (i % 8 === 7) await sleep(0);
       }
+      // Idle: write what the last rounds applied.
+      if (this.groupCommit.pendingOps > 0) await this.flushAll(false);
     } catch (e) {
       this.log.fatal({ err: e }, 'raft loop failed; exiting so the node restarts from disk');
       process.exit(70);
@@ -201,8 +203,9 @@ export class CellNode {
       mustSync ||= rd.mustSync;
     }
     await this.failpoints.hit('beforeLogSync');
-    // A commit-only hard state change needs no fsync: it rides with the next write.
-    if (mustSync) await this.groupCommit.flush();
+    // A commit-only hard state change needs no fsync: it rides with the next write. The
+    // synced batch also carries the previous round's applied data.
+    if (mustSync) await this.flushAll(true);
     await this.failpoints.hit('afterLogSync');
 
     // 2. Only now may the rest leave (votes and acknowledgements promise durable state).
@@ -224,10 +227,9 @@ export class CellNode {
       if (rd.committedEntries.length > 0) {
         // Garbage collection of dead request ids: bounded, and not on every round.
         if (++this.applyRounds % 64 === 0) await r.data.collectDedupe(now, 512);
-        // Not synced: the applied index travels with the data, and the synced log covers a crash.
+        // Written with the next batch (synced or not): the applied index travels with the
+        // data, the durable log covers a crash, and reads see the overlay meanwhile.
         this.groupCommit.stage(r.data.takeBatch());
-        await this.groupCommit.flushUnsynced();
-        r.data.flushed();
         this.metrics.commits.inc({ cell: r.cellId }, rd.committedEntries.length);
         this.metrics.expiredKeys.inc(r.data.expiredDeleted);
         r.data.expiredDeleted = 0;
@@ -291,13 +293,22 @@ export class CellNode {
     this.metrics.isLeader.set({ cell: r.cellId }, rd.softState.role === 'leader' ? 1 : 0);
   }
 
+  /** Writes everything staged (synced or not) and lets the state machines drop their overlays. */
+  async flushAll(sync: boolean): Promise<void> {
+    const generations = [...this.replicas.values()].map((r) => [r, r.data.generation] as const);
+    if (sync) await this.groupCommit.flush();
+    else await this.groupCommit.flushUnsynced();
+    for (const [r, g] of generations) r.data.flushed(g);
+  }
+
   // ---------------------------------------------------------------- snapshots
 
   private async installSnapshot(r: Replica, rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
     await this.failpoints.hit('duringSnapshotInstall');
+    await this.flushAll(false);
     this.groupCommit.stage(await snapshotInstallOps(this.kv, r.cellId, r.range, snap.data));
-    await this.groupCommit.flushUnsynced();
+    await this.flushAll(false);
     const data = await CellData.open(r.cellId, this.kv, snap.metadata.confState, { retentionMs: this.cfg.dedupeRetentionMs, maxEntries: this.cfg.dedupeMaxEntries }, null);
     r.data.resetTo({ ...data.applied, index: snap.metadata.index, confState: snap.metadata.confState });
     r.conf = snap.metadata.confState;
@@ -317,6 +328,7 @@ export class CellNode {
     await this.failpoints.hit('duringSnapshotSend');
     const term = r.raft.termAt(applied);
     if (term === null) return;
+    await this.flushAll(false); // the snapshot reads LevelDB: applied data must be in it
     const data = await buildSnapshotData(this.kv, r.cellId, r.range);
     const metadata = { index: applied, term, confState: r.conf };
     r.sendableSnapshot = { metadata, data };
@@ -325,7 +337,7 @@ export class CellNode {
       const upToTerm = upTo > 0 ? r.raft.termAt(upTo) : null;
       if (upToTerm !== null && upTo >= r.log.firstIndex()) {
         r.log.stageCompact(upTo, { index: upTo, term: upToTerm, confState: r.conf });
-        await this.groupCommit.flush();
+        await this.flushAll(true);
       }
     }
   }
@@ -399,7 +411,7 @@ export class CellNode {
     const err = new KvError('OUTCOME_UNKNOWN', 'node shut down; retry the request');
     for (const r of this.replicas.values()) r.failAll(err);
     await this.transport?.close();
-    await this.groupCommit.flush();
+    await this.flushAll(true);
     await this.db.close();
   }
 

@@ -181,6 +181,8 @@ export class RequestHandler {
     const hi = r.range.end === null || compareBytes(tenantEnd, r.range.end) < 0 ? tenantEnd : r.range.end;
     const prefix = tenantPrefix(req.tenant);
     const run = async (applied: number, staleAgeMs: number): Promise<CellResponse> => {
+      // Scans read LevelDB directly: applied-but-unwritten data must be written first.
+      await this.node.flushAll(false);
       const items: ScanItem[] = [];
       let resume: Uint8Array | null = null;
       if (compareBytes(lo, hi) < 0) {

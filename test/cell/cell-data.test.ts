@@ -30,8 +30,10 @@ const write = (requestId: string, ops: CellOp[], nowMs = 1_000_000): CellCommand
 async function applyAll(data: CellData, db: NodeDb, entries: Entry[]) {
   const out = [];
   for (const e of entries) out.push(await data.applyEntry(e));
-  await db.batch(data.takeBatch(), false);
-  data.flushed();
+  const ops = data.takeBatch();
+  const gen = data.generation;
+  await db.batch(ops, false);
+  data.flushed(gen);
   return out;
 }
 
