@@ -192,6 +192,7 @@ export class CellNode {
 
     // 0. A leader's appends promise nothing about its own disk: send them now so the
     //    followers' fsync overlaps ours (the core counts our copy only after advance()).
+    if (this.failpoints.active && readies.some(([r]) => r.isLeader)) await this.failpoints.hit('beforeLeaderSend');
     this.sendMessages(readies, (m) => maySendBeforePersist(m));
 
     // 1. Persist: snapshots first, then entries and hard state of every cell in one sync.
@@ -202,11 +203,11 @@ export class CellNode {
       if (rd.hardState) r.log.stageHardState(rd.hardState);
       mustSync ||= rd.mustSync;
     }
-    await this.failpoints.hit('beforeLogSync');
+    if (this.failpoints.active) await this.failpoints.hit('beforeLogSync');
     // A commit-only hard state change needs no fsync: it rides with the next write. The
     // synced batch also carries the previous round's applied data.
     if (mustSync) await this.flushAll(true);
-    await this.failpoints.hit('afterLogSync');
+    if (this.failpoints.active) await this.failpoints.hit('afterLogSync');
 
     // 2. Only now may the rest leave (votes and acknowledgements promise durable state).
     this.sendMessages(readies, (m) => !maySendBeforePersist(m));
@@ -217,7 +218,7 @@ export class CellNode {
       const applied: [import('../raft/types.js').Entry, (import('../../shared/cell-protocol.js').OpResult[] | null)[]][] = [];
       const payloads = await r.data.prefetch(rd.committedEntries);
       for (const [i, e] of rd.committedEntries.entries()) {
-        await this.failpoints.hit('beforeApply');
+        if (this.failpoints.active) await this.failpoints.hit('beforeApply');
         if (e.kind === 'conf') {
           r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
           r.data.setConfState(r.conf);
@@ -305,7 +306,7 @@ export class CellNode {
 
   private async installSnapshot(r: Replica, rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
-    await this.failpoints.hit('duringSnapshotInstall');
+    if (this.failpoints.active) await this.failpoints.hit('duringSnapshotInstall');
     await this.flushAll(false);
     this.groupCommit.stage(await snapshotInstallOps(this.kv, r.cellId, r.range, snap.data));
     await this.flushAll(false);
@@ -325,7 +326,7 @@ export class CellNode {
     const wanted = r.snapshotWanted && (r.sendableSnapshot === null || r.sendableSnapshot.metadata.index < r.log.firstIndex() - 1);
     if (!long && !wanted) return;
     r.snapshotWanted = false;
-    await this.failpoints.hit('duringSnapshotSend');
+    if (this.failpoints.active) await this.failpoints.hit('duringSnapshotSend');
     const term = r.raft.termAt(applied);
     if (term === null) return;
     await this.flushAll(false); // the snapshot reads LevelDB: applied data must be in it

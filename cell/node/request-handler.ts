@@ -2,6 +2,7 @@
 // reads at the asked consistency, scans; plus the node's small admin surface and the leader's
 // expired-key sweeper.
 
+import { createHash } from 'node:crypto';
 import type { CellOp, CellRequest, CellResponse, OpResult, ScanItem, WriteCommand } from '../../shared/cell-protocol.js';
 import { KvError } from '../../shared/errors.js';
 import { MAX_KEY_BYTES, compareBytes, namespacedKey, splitNamespacedKey, tenantPrefix, tenantRangeEnd, validateTenant } from '../../shared/keys.js';
@@ -243,6 +244,29 @@ export class RequestHandler {
     r.enqueueWrite({ cmd: { kind: 'meta', json: dedupeCutoffCommand(cutoff) }, resolve: () => {}, reject: () => {}, deadline: now + 5000 });
   }
 
+  /**
+   * A hash of the cell's data (keys, values, metadata) at one applied index, so replicas can
+   * be compared. Retried while applies move underneath it (bounded).
+   */
+  private async digest(cellId: string): Promise<{ cell: string; applied: number; digest: string; keys: number }> {
+    const r = this.node.replicas.get(cellId);
+    if (!r) throw new KvError('NOT_FOUND', `node ${this.node.cfg.nodeId} has no replica of cell ${cellId}`);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await this.node.flushAll(false);
+      const before = r.data.applied.index;
+      const h = createHash('sha256');
+      let keys = 0;
+      for await (const [k, v] of this.node.db.kv.iterator(dataRange(r.range.start, r.range.end))) {
+        h.update(k);
+        h.update(v);
+        keys++;
+      }
+      if (r.data.applied.index === before) return { cell: cellId, applied: before, digest: h.digest('hex'), keys };
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    throw new KvError('UNAVAILABLE', `cell ${cellId} kept applying; retry the digest when writes stop`);
+  }
+
   /** Admin requests (JSON): meta proposals forwarded by other nodes, status, leader transfer. */
   async admin(data: Uint8Array): Promise<Uint8Array> {
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -254,6 +278,9 @@ export class RequestHandler {
         if (!parsed.success) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: parsed.error.message });
         await this.node.proposeMeta(req.json);
         return enc({ ok: true });
+      }
+      if (req.op === 'digest' && req.cell) {
+        return enc({ ok: true, ...(await this.digest(req.cell)) });
       }
       if (req.op === 'tenants') {
         return enc({ ok: true, tenants: this.node.meta?.tenantList() ?? [] });
@@ -271,7 +298,7 @@ export class RequestHandler {
         this.node.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants or transfer' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, digest or transfer' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
       return enc({ ok: false, code, message: (e as Error).message });

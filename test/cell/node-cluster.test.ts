@@ -205,3 +205,29 @@ test('the meta cell keeps tenant records replicated on every node; malformed met
     await waitFor(`tenant record on ${n.id}`, async () => (await admin(n.id, { op: 'tenants' })).tenants?.some((t) => t.id === 'acme' && t.maxKeys === 1000) ?? false);
   }
 });
+
+test('a failpoint panics a node at the named point; it restarts from disk and all replicas converge to one digest', async () => {
+  const victim = c.nodes.find((n) => n.proc)!.id;
+  await c.kill(victim);
+  await c.startNode(victim, { CELLKV_FAILPOINTS: 'beforeApply=panic@3' });
+  const exited = new Promise<void>((r) => c.node(victim).proc!.once('exit', () => r()));
+  for (let i = 0; i < 10; i++) await c.client.put('t1', enc(`fp-${i}`), enc('x'));
+  await exited;
+  c.node(victim).proc = null;
+  assert.match(c.node(victim).output, /failpoint beforeApply: panic/);
+  await c.startNode(victim);
+  await waitFor(`${victim} catches up after the failpoint crash`, () => caughtUp(victim));
+  const digests = async () =>
+    Promise.all(
+      c.nodes.map(async (n) => {
+        const m = await c.nc.request(`cellkv.admin.${n.id}`, enc(JSON.stringify({ op: 'digest', cell: 'c1' })), { timeout: 2000 });
+        return JSON.parse(dec(m.data)!) as { applied: number; digest: string; keys: number };
+      }),
+    );
+  await waitFor('identical replicas', async () => {
+    const d = await digests();
+    return d.every((x) => x.applied === d[0]!.applied && x.digest === d[0]!.digest);
+  });
+  const d = await digests();
+  assert.ok(d[0]!.keys > 100, `digest covers the data (${d[0]!.keys} keys)`);
+});
