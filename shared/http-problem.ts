@@ -51,14 +51,17 @@ export function problemStatus(code: ProblemCode): number {
 }
 
 export function problem(code: ProblemCode, detail: string, extensions: Readonly<Record<string, string | number | null>> = {}): Problem {
-  return {
-    ...extensions,
+  const core = {
     type: `urn:cellkv:problem:${code.toLowerCase().replace(/_/g, '-')}`,
     title: TITLES[code],
     status: problemStatus(code),
     code,
     detail,
   };
+  // Extensions follow the standard members and can never overwrite them.
+  const out: Record<string, string | number | null> = { ...core };
+  for (const [k, v] of Object.entries(extensions)) if (!(k in core)) out[k] = v;
+  return out as unknown as Problem;
 }
 
 /** The problem for a KvError, with internal codes folded into UNAVAILABLE. */

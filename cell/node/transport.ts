@@ -33,6 +33,8 @@ export class NodeTransport {
     const nc = await connect({
       servers,
       name: `cellkv-node-${nodeId}`,
+      // Own AZ's server first (the list order), the others only as fallbacks.
+      noRandomize: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       pingInterval: 5000,

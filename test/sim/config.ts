@@ -71,7 +71,8 @@ export function deriveConfig(seed: number, o: RunOverrides = {}): { config: SimC
     thinkMax: r.range(0, 8),
   };
   const chaosTicks = o.chaosTicks ?? r.range(1000, 3000);
-  // Drawn from a child stream after everything else, so adding knobs here keeps old seeds' runs.
+  // Drawn from a child stream after everything else, so adding a knob here leaves the draws
+  // above (and every other stream of the run) unchanged.
   const l = r.fork('limits');
   const limits = {
     earlySend: l.chance(0.5),

@@ -45,7 +45,10 @@ interface Session {
   readonly at: number;
 }
 
-/** Sessions kept; the simulation has far fewer clients, so eviction would be a bug (asserted). */
+/**
+ * Sessions kept (the least recently written is evicted, deterministically on every replica).
+ * The simulation has far fewer clients, so at-most-once never depends on an evicted session.
+ */
 export const MAX_SESSIONS = 256;
 
 const encoder = new TextEncoder();

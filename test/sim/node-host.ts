@@ -67,6 +67,7 @@ export interface HostEnv {
 const INBOX_CAP = 1024;
 const REQUEST_CAP = 64;
 const ACTION_CAP = 64;
+const MAX_READIES_PER_TURN = 8;
 
 export class NodeHost {
   readonly storage: MemoryStorage;
@@ -238,7 +239,9 @@ export class NodeHost {
     raft.tick();
     this.pending.expireReads(now);
     this.observeRole();
-    if (this.busy === null && raft.hasReady()) this.startReady(now);
+    // Like a real driver, keep handling Readies while they come (a restarted node replaying a
+    // long log in small Readies), but boundedly: a slow disk stops the loop (busy).
+    for (let i = 0; i < MAX_READIES_PER_TURN && this.busy === null && raft.hasReady(); i++) this.startReady(now);
   }
 
   /** Election safety and leader completeness, checked whenever this node is leader. */
@@ -294,7 +297,9 @@ export class NodeHost {
     }
     this.checkCommitted();
     this.sendAll(later);
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    const ce = rd.committedEntries;
+    if (ce.length > 0) this.env.trace.event(this.env.now(), () => `${this.id} apply ${ce[0]!.index}..${ce[ce.length - 1]!.index}`);
+    for (const e of ce) this.applyEntry(e);
     for (const rs of rd.readStates) this.pending.onReadState(rs.context, rs.index);
     this.pending.serveReads(this.sm!);
     this.maybeSnapshot();

@@ -153,11 +153,14 @@ class Sim {
     return this.cluster.allHosts().reduce((n, h) => n + (h.alive ? h.applied() : 0), 0);
   }
 
-  /** A leader that committed in its term, no live node in a higher term, known by a majority of its voters. */
-  stableLeader(): boolean {
+  /**
+   * A leader no live node out-terms, known as leader by a majority of its voters; with
+   * `committed`, one that has also committed an entry of its own term (until then it can
+   * neither serve reads nor confirm writes).
+   */
+  stableLeader(committed = true): boolean {
     const l = this.cluster.leader();
-    // Until it commits an entry of its own term a leader cannot serve reads or confirm writes.
-    if (l === null || !this.cluster.host(l.id).committedOwnTerm()) return false;
+    if (l === null || (committed && !this.cluster.host(l.id).committedOwnTerm())) return false;
     let maxTerm = 0;
     for (const id of this.cluster.liveIds()) maxTerm = Math.max(maxTerm, this.cluster.host(id).status()!.term);
     if (l.status.term < maxTerm) return false;
@@ -226,12 +229,16 @@ function drive(sim: Sim, config: SimConfig, sabotage: RunOptions['sabotage']): v
   for (let i = 0; i < config.chaosTicks; i++) sim.tick();
   sim.nemesis.heal(sim.cluster.now);
   if (sabotage !== undefined) breakCluster(sim, sabotage);
-  sim.runUntil(() => sim.stableLeader(), LEADER_BOUND, 'no stable leader');
+  sim.runUntil(() => sim.stableLeader(false), LEADER_BOUND, 'no leader');
+  // Committing in its term may need slow followers to catch up first (e.g. a joint
+  // configuration with a lagging new voter, one entry per message): fine while they progress.
+  const progress = (): number => sim.appliedSum();
+  sim.runWhileProgressing(() => sim.stableLeader(), progress, SETTLE_BOUND, SETTLE_CAP, 'the leader cannot commit in its term');
   // A membership round in flight finishes (or is abandoned) on its own deadline.
   sim.runUntil(() => !sim.membership.busy(), MEMBERSHIP_DRAIN_BOUND, 'membership change did not finish');
   // Nodes cut off until the heal may still time out and disrupt once: wait until the leader has
   // held for longer than any election timeout. Ops invoked from then on must succeed.
-  sim.runUntil(() => sim.stableFor(STABLE_TICKS), LEADER_BOUND, 'no leader that stays');
+  sim.runWhileProgressing(() => sim.stableFor(STABLE_TICKS), progress, LEADER_BOUND, SETTLE_CAP, 'no leader that stays');
   sim.clients.requireSuccessFrom(sim.cluster.now + 1);
   for (let i = 0; i < POST_HEAL_LOAD; i++) sim.tick();
   sim.clients.stopIssuing();

@@ -19,7 +19,7 @@ test('after heal, runs end with a leader, no pending ops and converged replicas'
 test('a majority left down after heal is reported as a liveness failure', () => {
   const r = runSeed(21, { sabotage: 'crash-majority' });
   assert.equal(r.failure?.kind, 'liveness');
-  assert.match(r.failure!.message, /no stable leader|no leader that stays/);
+  assert.match(r.failure!.message, /no leader/);
 });
 
 test('a network left fully partitioned after heal is reported as a liveness failure', () => {

@@ -1,0 +1,271 @@
+// Runs a fault schedule against the live cluster, one fault at a time: resolve the targets
+// (leader / follower), inject, hold, heal (network whole, nothing paused, every node up
+// without failpoints), then a quiet gap. Records when each fault was active, and when a
+// leader was killed, for the availability figures.
+
+import { FIRST_DATA_CELL_ID } from '../shared/directory.js';
+import { AZS, NODE_IDS, sleep, type ChaosCluster } from './cluster.js';
+import { describeSpec, type FaultKind, type FaultSpec, type ScheduledFault, type TargetSpec } from './schedule.js';
+
+export interface FaultRecord {
+  readonly n: number;
+  readonly kind: FaultKind;
+  /** The planned fault, then what it resolved to and what happened. */
+  readonly plan: string;
+  readonly notes: string[];
+  /** Milliseconds since the run's clock zero. */
+  readonly startMs: number;
+  endMs: number;
+}
+
+export interface NemesisOptions {
+  readonly cluster: ChaosCluster;
+  readonly schedule: readonly ScheduledFault[];
+  /** Milliseconds since clock zero (the history's time base). */
+  readonly now: () => number;
+  /** No fault starts after this time (one in progress runs to its end). */
+  readonly deadlineMs: number;
+  /** Keep going past the deadline until every kind in the schedule ran once. */
+  readonly everyKind: boolean;
+  readonly snapshotEvery: number;
+  readonly logRetain: number;
+  readonly progress: (line: string) => void;
+  /** Set to stop early (SIGINT). */
+  readonly aborted: () => boolean;
+}
+
+const CELL = FIRST_DATA_CELL_ID;
+
+export class Nemesis {
+  readonly faults: FaultRecord[] = [];
+  /** Times (ms since zero) at which the harness killed the data cell's leader. */
+  readonly leaderKills: number[] = [];
+
+  constructor(private readonly o: NemesisOptions) {}
+
+  private get c(): ChaosCluster {
+    return this.o.cluster;
+  }
+
+  /** Sleeps `ms`, cut short by an abort. */
+  private async hold(ms: number): Promise<void> {
+    const until = this.o.now() + ms;
+    while (this.o.now() < until && !this.o.aborted()) await sleep(Math.min(100, until - this.o.now()));
+  }
+
+  private timeLeft(): boolean {
+    return !this.o.aborted();
+  }
+
+  private mayStart(kind: FaultKind): boolean {
+    if (this.o.aborted()) return false;
+    if (this.o.now() < this.o.deadlineMs) return true;
+    return this.o.everyKind && !this.faults.some((f) => f.kind === kind);
+  }
+
+  async run(): Promise<void> {
+    for (const f of this.o.schedule) {
+      if (!this.mayStart(f.spec.kind)) {
+        if (this.o.aborted() || !this.o.everyKind) break;
+        continue;
+      }
+      await this.hold(f.gapMs);
+      if (this.o.aborted()) break;
+      const rec: FaultRecord = { n: f.n, kind: f.spec.kind, plan: describeSpec(f.spec), notes: [], startMs: this.o.now(), endMs: 0 };
+      this.faults.push(rec);
+      this.o.progress(`[chaos] fault ${f.n}: ${rec.plan}`);
+      try {
+        await this.inject(f.spec, rec);
+      } catch (e) {
+        rec.notes.push(`error: ${(e as Error).message}`);
+      }
+      // A node that cannot be brought back is a finding for the checks, not a harness crash.
+      await this.c.healAll().catch((e: Error) => rec.notes.push(`heal failed: ${e.message}`));
+      rec.endMs = this.o.now();
+      this.o.progress(`[chaos] fault ${f.n} healed after ${((rec.endMs - rec.startMs) / 1000).toFixed(1)} s${rec.notes.length ? `: ${rec.notes.join('; ')}` : ''}`);
+    }
+  }
+
+  /** The leader of the data cell, waiting a little for one; falls back to any running node. */
+  private async leader(): Promise<string> {
+    for (let i = 0; i < 30; i++) {
+      const l = await this.c.leaderOf(CELL);
+      if (l) return l;
+      await sleep(100);
+    }
+    return NODE_IDS.find((id) => this.c.isUp(id)) ?? 'n1';
+  }
+
+  private async resolve(t: TargetSpec, rec: FaultRecord): Promise<{ id: string; wasLeader: boolean }> {
+    const leader = await this.leader();
+    if (t.role === 'leader') {
+      rec.notes.push(`leader=${leader}`);
+      return { id: leader, wasLeader: true };
+    }
+    const followers = NODE_IDS.filter((id) => id !== leader);
+    const id = followers[t.pick % followers.length]!;
+    rec.notes.push(`follower=${id} (leader ${leader})`);
+    return { id, wasLeader: false };
+  }
+
+  private async kill(id: string, wasLeader: boolean): Promise<void> {
+    if (wasLeader) this.leaderKills.push(this.o.now());
+    await this.c.killNode(id);
+  }
+
+  private async cellStatus(id: string) {
+    return (await this.c.status(id))?.find((x) => x.cell === CELL) ?? null;
+  }
+
+  /**
+   * After `id` went down at `lastIndex`: waits (bounded) until the leader applied far enough
+   * past it that the log was compacted beyond it, so the node will need a snapshot.
+   */
+  private async waitUntilBehind(lastIndex: number, rec: FaultRecord): Promise<void> {
+    const target = lastIndex + this.o.snapshotEvery + this.o.logRetain + 20;
+    const until = this.o.now() + 12_000;
+    while (this.o.now() < until && !this.o.aborted()) {
+      const l = await this.c.leaderOf(CELL);
+      const st = l ? await this.cellStatus(l) : null;
+      if (st && st.applied >= target) {
+        rec.notes.push(`log moved ${st.applied - lastIndex} entries past it`);
+        return;
+      }
+      await sleep(200);
+    }
+    rec.notes.push(`log did not move ${target - lastIndex} entries within 12 s (no snapshot forced)`);
+  }
+
+  private async makeLeader(id: string, rec: FaultRecord): Promise<void> {
+    for (let i = 0; i < 3 && this.timeLeft(); i++) {
+      const l = await this.leader();
+      if (l === id) {
+        rec.notes.push(`${id} leads`);
+        return;
+      }
+      await this.c.adminRequest(l, { op: 'transfer', cell: CELL, to: id }).catch(() => undefined);
+      await sleep(700);
+    }
+    rec.notes.push(`${id} did not take the leadership`);
+  }
+
+  private async snapshotInstalls(id: string): Promise<number> {
+    return this.c.metric(id, 'cellkv_snapshots_installed_total');
+  }
+
+  private async waitCaughtUp(id: string, rec: FaultRecord, timeoutMs = 15_000): Promise<boolean> {
+    const until = this.o.now() + timeoutMs;
+    while (this.o.now() < until && !this.o.aborted()) {
+      const l = await this.c.leaderOf(CELL);
+      const ls = l ? await this.cellStatus(l) : null;
+      const ns = await this.cellStatus(id);
+      if (ls && ns && ns.applied >= ls.commit) return true;
+      await sleep(200);
+    }
+    rec.notes.push(`${id} did not catch up within ${timeoutMs} ms`);
+    return false;
+  }
+
+  private async inject(s: FaultSpec, rec: FaultRecord): Promise<void> {
+    switch (s.kind) {
+      case 'kill': {
+        const t = await this.resolve(s.target, rec);
+        await this.kill(t.id, t.wasLeader);
+        await this.hold(s.downMs);
+        await this.c.startNode(t.id);
+        return;
+      }
+      case 'pause': {
+        const t = await this.resolve(s.target, rec);
+        this.c.pause(t.id);
+        await this.hold(s.pauseMs);
+        this.c.resume(t.id);
+        return;
+      }
+      case 'partition': {
+        const t = await this.resolve(s.target, rec);
+        const az = this.c.node(t.id).index;
+        const others = [0, 1, 2].filter((i) => i !== az);
+        const other = others[s.otherPick % 2]!;
+        switch (s.shape) {
+          case 'isolate-node':
+            this.c.isolateNode(t.id);
+            break;
+          case 'isolate-az':
+            this.c.isolateAz(az);
+            break;
+          case 'cut-route':
+            this.c.cutRoute(az, other);
+            rec.notes.push(`route ${AZS[az]}-${AZS[other]} cut`);
+            break;
+          case 'one-way-node':
+            this.c.holdNode(t.id, s.direction);
+            break;
+          case 'one-way-route':
+            if (s.direction === 'out') this.c.holdRoute(az, other);
+            else this.c.holdRoute(other, az);
+            rec.notes.push(s.direction === 'out' ? `${AZS[az]}->${AZS[other]} held` : `${AZS[other]}->${AZS[az]} held`);
+            break;
+        }
+        await this.hold(s.holdMs);
+        this.c.healNetwork();
+        return;
+      }
+      case 'delay': {
+        const faults = { delayMs: s.delayMs, jitterMs: s.jitterMs, spikeProb: s.spikeProb, spikeMs: s.spikeMs, resetProb: s.resetProb };
+        if (s.scope === 'all') {
+          for (const p of this.c.allProxies) p.set(faults);
+        } else {
+          const t = await this.resolve(s.target, rec);
+          const az = this.c.node(t.id).index;
+          const links = [this.c.node(t.id).link, ...[0, 1, 2].filter((i) => i !== az).map((i) => this.c.route(az, i))];
+          for (const p of links) p.set(faults);
+        }
+        await this.hold(s.holdMs);
+        const resets = this.c.allProxies.reduce((n, p) => n + p.stats.resets, 0);
+        rec.notes.push(`resets so far ${resets}`);
+        this.c.healNetwork();
+        return;
+      }
+      case 'failpoint': {
+        const t = await this.resolve(s.target, rec);
+        const last = (await this.cellStatus(t.id))?.lastIndex ?? 0;
+        await this.kill(t.id, t.wasLeader);
+        if (s.needSnapshot) await this.waitUntilBehind(last, rec);
+        await this.c.startNode(t.id, s.failpoint);
+        if (s.makeLeader && this.c.isUp(t.id)) await this.makeLeader(t.id, rec);
+        const until = this.o.now() + s.holdMs;
+        while (this.c.isUp(t.id) && this.o.now() < until && this.timeLeft()) await sleep(100);
+        if (!this.c.isUp(t.id)) rec.notes.push('failpoint fired');
+        else rec.notes.push('failpoint did not fire');
+        await this.c.killNode(t.id);
+        await this.c.startNode(t.id);
+        return;
+      }
+      case 'transfer': {
+        const from = await this.leader();
+        const followers = NODE_IDS.filter((id) => id !== from);
+        const to = followers[s.pick % followers.length]!;
+        rec.notes.push(`${from} -> ${to}`);
+        await this.makeLeader(to, rec);
+        return;
+      }
+      case 'snapshot': {
+        const t = await this.resolve({ role: 'follower', pick: s.pick }, rec);
+        const last = (await this.cellStatus(t.id))?.lastIndex ?? 0;
+        await this.kill(t.id, false);
+        await this.waitUntilBehind(last, rec);
+        await this.c.startNode(t.id, s.sleepInInstall ? 'duringSnapshotInstall=sleep(1500)' : '');
+        await sleep(s.killAfterMs);
+        await this.c.killNode(t.id);
+        rec.notes.push(`killed ${s.killAfterMs} ms after restart`);
+        await this.c.startNode(t.id);
+        if (await this.waitCaughtUp(t.id, rec)) {
+          const n = await this.snapshotInstalls(t.id);
+          rec.notes.push(n > 0 ? `caught up by snapshot (${n} installed)` : 'caught up from the log');
+        }
+        return;
+      }
+    }
+  }
+}

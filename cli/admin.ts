@@ -1,0 +1,186 @@
+// Operator access to the cell tier over NATS (used by `cellkv status|tenants` and `npm start`):
+// the directory (`cellkv.dir`), each node's admin status (`cellkv.admin.<node>`), tenant
+// records, and meta commands, which must reach the meta cell's leader.
+
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { DirectoryView } from '../shared/directory.js';
+
+export interface AdminErrorShape {
+  readonly code: string;
+  readonly detail: string;
+}
+
+/** A failed admin call, with a stable code like the API's problem codes. */
+export class AdminError extends Error implements AdminErrorShape {
+  constructor(
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(`${code}: ${detail}`);
+    this.name = 'AdminError';
+  }
+}
+
+export interface ReplicaStatus {
+  readonly cell: string;
+  readonly role: string;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly leader: string | null;
+  readonly start: string;
+  readonly end: string | null;
+  readonly epoch: number;
+}
+
+export interface NodeStatus {
+  readonly node: string;
+  readonly az: string;
+  readonly cells: readonly ReplicaStatus[];
+}
+
+export interface TenantRecord {
+  readonly id: string;
+  readonly maxKeys?: number;
+  readonly maxBytes?: number;
+  readonly opsPerSec?: number;
+}
+
+export const META_CELL = 'meta';
+const TENANT_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function parseNatsServers(s: string): string[] {
+  const servers = s.split(',').map((x) => x.trim()).filter(Boolean);
+  if (servers.length === 0) throw new AdminError('INVALID_ARGUMENT', '--nats needs at least one URL');
+  return servers;
+}
+
+export class AdminClient {
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly owned: boolean,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static async connect(servers: readonly string[], timeoutMs = 2000): Promise<AdminClient> {
+    try {
+      const nc = await connect({ servers: [...servers], name: 'cellkv-admin', timeout: timeoutMs, maxReconnectAttempts: 3 });
+      return new AdminClient(nc, true, timeoutMs);
+    } catch (e) {
+      throw new AdminError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${(e as Error).message}; is the cluster running (npm start)?`);
+    }
+  }
+
+  static over(nc: NatsConnection, timeoutMs = 2000): AdminClient {
+    return new AdminClient(nc, false, timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.nc.close().catch(() => undefined);
+  }
+
+  private async requestJson(subject: string, body: unknown, timeoutMs = this.timeoutMs): Promise<Record<string, unknown>> {
+    let data: Uint8Array;
+    try {
+      const m = await this.nc.request(subject, body === null ? new Uint8Array(0) : enc.encode(JSON.stringify(body)), { timeout: timeoutMs });
+      data = m.data;
+    } catch (e) {
+      const msg = (e as Error).message;
+      const noResponders = /no responders/i.test(msg) || /no responders/i.test(String((e as { cause?: unknown }).cause ?? ''));
+      throw new AdminError('UNAVAILABLE', noResponders ? `nothing answers ${subject}` : `${subject}: ${msg}`);
+    }
+    try {
+      return JSON.parse(dec.decode(data)) as Record<string, unknown>;
+    } catch {
+      throw new AdminError('INTERNAL', `${subject} answered with something that is not JSON`);
+    }
+  }
+
+  /** The directory as served by any node. */
+  async directory(): Promise<DirectoryView> {
+    const d = await this.requestJson('cellkv.dir', null);
+    if (!Array.isArray(d['cells'])) throw new AdminError('INTERNAL', 'cellkv.dir answered without cells');
+    return d as unknown as DirectoryView;
+  }
+
+  /** Polls the directory until it lists cells and every cell (and meta) has a leader. */
+  async waitForLeaders(timeoutMs: number): Promise<DirectoryView> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no directory yet';
+    while (Date.now() < deadline) {
+      try {
+        const d = await this.directory();
+        const missing = [META_CELL, ...d.cells.map((c) => c.id)].filter((c) => !d.leaders[c]);
+        if (d.cells.length > 0 && missing.length === 0) return d;
+        last = d.cells.length === 0 ? 'directory not initialized yet' : `no leader yet for ${missing.join(', ')}`;
+      } catch (e) {
+        last = (e as Error).message;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new AdminError('UNAVAILABLE', `cluster not ready within ${timeoutMs / 1000}s: ${last}`);
+  }
+
+  async nodeStatus(nodeId: string, timeoutMs = 1000): Promise<NodeStatus> {
+    const r = await this.requestJson(`cellkv.admin.${nodeId}`, { op: 'status' }, timeoutMs);
+    if (r['ok'] !== true) throw new AdminError(String(r['code'] ?? 'INTERNAL'), String(r['message'] ?? 'status failed'));
+    return r as unknown as NodeStatus;
+  }
+
+  /** Tenant records as the given node's meta replica sees them (prefer the meta leader). */
+  async tenants(nodeId: string): Promise<TenantRecord[]> {
+    const r = await this.requestJson(`cellkv.admin.${nodeId}`, { op: 'tenants' });
+    if (r['ok'] !== true) throw new AdminError(String(r['code'] ?? 'INTERNAL'), String(r['message'] ?? 'tenants failed'));
+    return (r['tenants'] as TenantRecord[]) ?? [];
+  }
+
+  /** Tenants from the meta leader (fresh), falling back to any node that answers. */
+  async listTenants(): Promise<TenantRecord[]> {
+    const d = await this.directory();
+    const order = [d.leaders[META_CELL], ...d.nodes.map((n) => n.id)].filter((x): x is string => !!x);
+    let last: unknown = null;
+    for (const id of new Set(order)) {
+      try {
+        return await this.tenants(id);
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last instanceof AdminError ? last : new AdminError('UNAVAILABLE', 'no node answered the tenants request');
+  }
+
+  /** Proposes a meta command on the meta leader, following leadership changes for a few seconds. */
+  async metaCommand(cmd: Record<string, unknown>, timeoutMs = 8000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no meta leader known';
+    while (Date.now() < deadline) {
+      const d = await this.directory().catch(() => null);
+      const leader = d?.leaders[META_CELL];
+      if (leader) {
+        const r = await this.requestJson(`cellkv.admin.${leader}`, { op: 'meta', json: JSON.stringify(cmd) }, 6000).catch((e: unknown) => ({ ok: false, code: 'UNAVAILABLE', message: (e as Error).message }));
+        if (r['ok'] === true) return;
+        const code = String(r['code'] ?? 'INTERNAL');
+        last = String(r['message'] ?? code);
+        if (code !== 'NOT_LEADER' && code !== 'UNAVAILABLE' && code !== 'OVERLOADED') throw new AdminError(code, last);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new AdminError('UNAVAILABLE', `meta command not accepted within ${timeoutMs / 1000}s: ${last}`);
+  }
+
+  async putTenant(t: TenantRecord): Promise<void> {
+    if (!TENANT_RE.test(t.id)) throw new AdminError('INVALID_ARGUMENT', `tenant "${t.id}" must match ${TENANT_RE.source}`);
+    for (const [k, v] of Object.entries(t)) {
+      if (k !== 'id' && v !== undefined && (!Number.isInteger(v) || (v as number) <= 0)) throw new AdminError('INVALID_ARGUMENT', `${k} must be a positive whole number`);
+    }
+    await this.metaCommand({ op: 'putTenant', tenant: t });
+  }
+
+  async deleteTenant(id: string): Promise<void> {
+    await this.metaCommand({ op: 'deleteTenant', id });
+  }
+}

@@ -1,0 +1,82 @@
+// The gateway process: `tsx gateway/main.ts --nats nats://... --jwks-file jwks.json
+// --issuer ... --audience ...`. Every flag has a CELLKV_GATEWAY_* environment fallback; the NATS
+// password is read from CELLKV_NATS_PASSWORD and the session-token secret from
+// CELLKV_GATEWAY_SESSION_SECRET only (never argv, which other users can see).
+// Prints `cellkv-gateway ready http://HOST:PORT` on stdout; SIGTERM/SIGINT stop it.
+
+import { Command } from 'commander';
+import { createLogger } from './log.js';
+import { startGateway } from './server.js';
+
+const env = (name: string): string | undefined => process.env[`CELLKV_GATEWAY_${name}`];
+
+const program = new Command()
+  .name('cellkv-gateway')
+  .description('cellkv gateway: HTTP API and NATS front door for tenants, routing to cells over NATS')
+  .option('--port <port>', 'HTTP port (0 = any)', env('PORT') ?? '8080')
+  .option('--host <host>', 'HTTP bind address', env('HOST') ?? '127.0.0.1')
+  .option('--nats <urls>', 'comma-separated NATS URLs', env('NATS') ?? 'nats://127.0.0.1:4222')
+  .option('--nats-user <user>', 'NATS user (password from CELLKV_NATS_PASSWORD)', env('NATS_USER'))
+  .option('--jwks-file <file>', 'JWKS file with the token signing public keys', env('JWKS_FILE'))
+  .option('--jwks-url <url>', 'JWKS URL (cached; takes precedence over --jwks-file)', env('JWKS_URL'))
+  .option('--issuer <iss>', 'expected token issuer (iss)', env('ISSUER'))
+  .option('--audience <aud>', 'expected token audience (aud)', env('AUDIENCE'))
+  .option('--tenant-claim <claim>', 'token claim naming the tenant', env('TENANT_CLAIM') ?? 'tenant')
+  .option('--max-value-bytes <n>', 'largest value accepted', env('MAX_VALUE_BYTES'))
+  .option('--max-inflight <n>', 'requests in flight per front door before shedding', env('MAX_INFLIGHT'))
+  .option('--request-timeout-ms <ms>', 'overall bound per operation', env('REQUEST_TIMEOUT_MS'))
+  .option('--no-nats-front-door', 'serve HTTP only')
+  .parse();
+
+const o = program.opts<Record<string, string | boolean | undefined>>();
+const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+const int = (k: string): number | undefined => {
+  const v = str(k);
+  if (v === undefined) return undefined;
+  if (!/^[0-9]+$/.test(v)) throw new Error(`--${k.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)} must be a whole number`);
+  return Number(v);
+};
+
+async function main(): Promise<void> {
+  const log = createLogger();
+  const issuer = str('issuer');
+  const audience = str('audience');
+  if (!issuer || !audience) throw new Error('--issuer and --audience are required (or CELLKV_GATEWAY_ISSUER / _AUDIENCE)');
+  const gw = await startGateway({
+    host: str('host')!,
+    port: int('port')!,
+    natsServers: str('nats')!.split(',').map((s) => s.trim()).filter(Boolean),
+    natsUser: str('natsUser'),
+    natsPass: process.env['CELLKV_NATS_PASSWORD'],
+    sessionSecret: process.env['CELLKV_GATEWAY_SESSION_SECRET'],
+    auth: { jwksFile: str('jwksFile'), jwksUrl: str('jwksUrl'), issuer, audience, tenantClaim: str('tenantClaim')! },
+    ...(int('maxValueBytes') !== undefined ? { maxValueBytes: int('maxValueBytes')! } : {}),
+    ...(int('maxInflight') !== undefined ? { maxInflight: int('maxInflight')! } : {}),
+    ...(int('requestTimeoutMs') !== undefined ? { requestTimeoutMs: int('requestTimeoutMs')! } : {}),
+    natsFrontDoor: o['natsFrontDoor'] !== false,
+    logger: log,
+    defaultMetrics: true,
+  });
+  // HTTP is already serving (503 until NATS is up); announce once ready or after a bounded wait.
+  if (!(await gw.waitReady(10_000))) log.warn('NATS or the directory is not available yet; serving 503 until it is');
+  process.stdout.write(`cellkv-gateway ready ${gw.url}\n`);
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ sig }, 'stopping');
+    gw.stop()
+      .then(() => process.exit(0))
+      .catch((e: unknown) => {
+        log.error({ err: e }, 'unclean stop');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`cellkv-gateway: ${(e as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,143 @@
+// The admin CLI as users run it (cli/bin.mjs, a child process): dev tokens verify against the
+// dev JWKS; status, tenants and error reporting against a real CellCluster.
+
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import { AdminClient } from '../../cli/admin.js';
+import { DEV_AUDIENCE, DEV_ISSUER, ensureDevKeys } from '../../scripts/dev-keys.js';
+import { CellCluster } from '../support/cell-cluster.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'cli/bin.mjs');
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, CELLKV_NATS: '', CELLKV_URL: '', CELLKV_TOKEN: '', ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let dir = '';
+let cluster: CellCluster | null = null;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cellkv-cli-'));
+});
+
+after(async () => {
+  await cluster?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('cellkv token', () => {
+  test('mints a token the dev JWKS verifies, with tenant, scopes and ttl', async () => {
+    const keys = await ensureDevKeys(join(dir, 'keys'));
+    const r = await cli(['token', '--tenant', 'acme', '--scopes', 'kv:read kv:admin', '--ttl', '2h', '--keys-dir', keys.dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const jwks = JSON.parse(await readFile(keys.jwksFile, 'utf8')) as JSONWebKeySet;
+    assert.equal(jwks.keys.length, 1);
+    assert.equal('d' in jwks.keys[0]!, false, 'the JWKS holds the public key only');
+    const { payload, protectedHeader } = await jwtVerify(r.stdout.trim(), createLocalJWKSet(jwks), { issuer: DEV_ISSUER, audience: DEV_AUDIENCE });
+    assert.equal(payload['tenant'], 'acme');
+    assert.equal(payload['scope'], 'kv:read kv:admin');
+    assert.equal(protectedHeader.kid, keys.kid);
+    const ttl = payload.exp! - Math.floor(Date.now() / 1000);
+    assert.ok(ttl > 7100 && ttl <= 7200, `ttl ${ttl}`);
+    // The key persists: loading again yields the same kid (tokens survive restarts).
+    assert.equal((await ensureDevKeys(keys.dir)).kid, keys.kid);
+  });
+
+  test('errors name a code and exit non-zero', async () => {
+    const [noKey, badTtl, badScope] = await Promise.all([
+      cli(['token', '--tenant', 'acme', '--keys-dir', join(dir, 'nowhere')]),
+      cli(['token', '--tenant', 'acme', '--ttl', 'soon', '--keys-dir', join(dir, 'keys')]),
+      cli(['token', '--tenant', 'acme', '--scopes', 'kv:root', '--keys-dir', join(dir, 'keys')]),
+    ]);
+    assert.equal(noKey.code, 1);
+    assert.match(noKey.stderr, /^cellkv: DEV_KEY_UNAVAILABLE: no dev key/m);
+    assert.equal(badTtl.code, 1);
+    assert.match(badTtl.stderr, /--ttl "soon"/);
+    assert.equal(badScope.code, 1);
+    assert.match(badScope.stderr, /INVALID_ARGUMENT: unknown scope/);
+  });
+});
+
+describe('against a CellCluster', () => {
+  before(async () => {
+    cluster = await CellCluster.start();
+    // Liveness comes from heartbeats (every 2 s): wait until every node has sent one.
+    const admin = AdminClient.over(cluster.nc);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const d = await admin.waitForLeaders(15_000);
+      if (d.nodes.length === 3 && d.nodes.every((n) => n.lastHeartbeatMs > 0)) break;
+      if (Date.now() > deadline) throw new Error('nodes sent no heartbeats');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+
+  test('status: leaders, ranges, replicas per AZ, liveness (text and --json)', async () => {
+    const nats = cluster!.nats.url;
+    const [text, json] = await Promise.all([cli(['status', '--nats', nats]), cli(['status', '--nats', nats, '--json'])]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout) as { directory: { leaders: Record<string, string>; cells: { id: string }[] }; nodes: Record<string, { cells?: { cell: string; role: string }[] }> };
+    const leaders = report.directory.leaders;
+    assert.ok(leaders['meta'] && leaders['c1'], JSON.stringify(leaders));
+    for (const id of ['n1', 'n2', 'n3']) assert.equal(report.nodes[id]?.cells?.length, 2, `${id} hosts meta and c1`);
+    assert.equal(report.nodes[leaders['c1']!]!.cells!.find((c) => c.cell === 'c1')!.role, 'leader');
+
+    const out = text.stdout;
+    for (const n of ['n1', 'n2', 'n3']) assert.match(out, new RegExp(`^${n}\\s+az${n[1]}\\s+live\\s.*yes, 2 replica`, 'm'), `status shows ${n} live:\n${out}`);
+    assert.match(out, new RegExp(`^c1\\s+\\[-∞, \\+∞\\)\\s+1\\s+${leaders['c1']}\\s`, 'm'));
+    assert.match(out, new RegExp(`^meta\\s+\\(directory\\)\\s+\\d+\\s+${leaders['meta']}\\s`, 'm'));
+    assert.equal((out.match(/\s(leader|follower)\s/g) ?? []).length, 6, 'two cells × three replicas');
+  });
+
+  test('tenants put / list / delete; bad input is INVALID_ARGUMENT', async () => {
+    const nats = ['--nats', cluster!.nats.url];
+    const put = await cli(['tenants', 'put', 'acme', '--max-keys', '5', '--ops-per-sec', '100', ...nats]);
+    assert.equal(put.code, 0, put.stderr);
+    const list = await cli(['tenants', 'list', '--json', ...nats]);
+    assert.deepEqual((JSON.parse(list.stdout) as unknown[]).find((t) => (t as { id: string }).id === 'acme'), { id: 'acme', maxKeys: 5, opsPerSec: 100 });
+    const [bad, badQuota, del] = await Promise.all([
+      cli(['tenants', 'put', 'Not Valid', ...nats]),
+      cli(['tenants', 'put', 'acme', '--max-keys', '-1', ...nats]),
+      cli(['tenants', 'delete', 'acme', ...nats]),
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^cellkv: INVALID_ARGUMENT: tenant "Not Valid"/m);
+    assert.equal(badQuota.code, 1);
+    assert.equal(del.code, 0, del.stderr);
+    const text = await cli(['tenants', 'list', ...nats]);
+    assert.doesNotMatch(text.stdout, /acme/);
+  });
+
+  test('a node that stops answering shows as unreachable', async () => {
+    await cluster!.kill('n3');
+    const r = await cli(['status', '--nats', cluster!.nats.url]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^n3\s+az3\s+\S+\s+.*no \(UNAVAILABLE\)/m);
+    assert.match(r.stdout, /n3\s+az3\s+unreachable/);
+  });
+
+  test('no NATS: UNAVAILABLE and exit 1', async () => {
+    const r = await cli(['status', '--nats', 'nats://127.0.0.1:1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^cellkv: UNAVAILABLE: cannot connect to NATS/m);
+  });
+});
