@@ -95,8 +95,9 @@ export class CellClient {
         const m = await this.nc.request(`cellkv.node.${target}`, encodeCellRequest(req), { timeout: this.attemptTimeoutMs });
         resp = decodeCellResponse(m.data);
       } catch (e) {
-        // A timeout after sending a write is ambiguous; retrying with the same request id is safe.
-        if (isWrite) sent = true;
+        // A timeout after sending a write is ambiguous; retrying with the same request id is
+        // safe. "No responders" means nothing received it: not ambiguous.
+        if (isWrite && !/no responders/i.test((e as Error).message)) sent = true;
         lastMsg = (e as Error).message;
         this.leaderHints.delete(cell.id);
         await backoff(attempt);
@@ -169,13 +170,14 @@ export class CellClient {
       const r = await this.request(tenant, [], opts, { start: from, end, limit: limit - items.length, keysOnly: opts.keysOnly ?? false }, from);
       items.push(...r.scanItems);
       if (r.scanResumeKey) return { items, resumeKey: r.scanResumeKey };
-      if (items.length >= limit) return { items, resumeKey: null };
       // This cell is exhausted: go on in the next cell while the range and the tenant go on.
       const cell = await this.cellFor(tenant, from);
       if (cell.end === null) return { items, resumeKey: null };
       const next = splitNamespacedKey(bytesOfHex(cell.end));
       if (!next || next.tenant !== tenant) return { items, resumeKey: null };
       if (end && compareBytes(next.key, end) >= 0) return { items, resumeKey: null };
+      // Full page exactly at a cell boundary: the next cell may still hold keys.
+      if (items.length >= limit) return { items, resumeKey: next.key.slice() };
       from = next.key;
     }
     throw new KvError('UNAVAILABLE', 'scan crossed too many cells; narrow the range');
