@@ -137,6 +137,10 @@ export class Progress {
       return true;
     }
     if (this.next - 1 !== rejected) return false;
+    // A rejection at our own match index means the follower lost entries it acknowledged
+    // (e.g. its disk was restored from an older copy): replicate from what it really has,
+    // or the probe would repeat forever.
+    if (hint < this.match && rejected <= this.match) this.match = hint;
     this.next = Math.max(Math.min(rejected, hint + 1), this.match + 1);
     this.probeSent = false;
     return true;

@@ -174,7 +174,9 @@ test('a node whose data directory was copied mid-write starts cleanly from the c
   await rm(victim.dataDir, { recursive: true, force: true });
   await cp(copyDir, victim.dataDir, { recursive: true });
   await c.startNode(victim.id);
-  await waitFor(`${victim.id} catches up after starting from a mid-write copy`, () => caughtUp(victim.id));
+  await waitFor(`${victim.id} catches up after starting from a mid-write copy`, () => caughtUp(victim.id)).catch((e: Error) => {
+    throw new Error(`${e.message}\n${victim.id} output:\n${c.node(victim.id).output.slice(-3000)}`);
+  });
   for (const k of acked.slice(-20)) {
     const g = (await c.client.get('t1', enc(k))).result;
     assert.ok(g.status === 'ok' && g.found, k);
