@@ -173,9 +173,11 @@ test('a node whose data directory was copied mid-write starts cleanly from the c
   await c.kill(victim.id);
   await rm(victim.dataDir, { recursive: true, force: true });
   await cp(copyDir, victim.dataDir, { recursive: true });
-  await c.startNode(victim.id);
-  await waitFor(`${victim.id} catches up after starting from a mid-write copy`, () => caughtUp(victim.id)).catch((e: Error) => {
-    throw new Error(`${e.message}\n${victim.id} output:\n${c.node(victim.id).output.slice(-3000)}`);
+  await c.startNode(victim.id, { CELLKV_LOG_LEVEL: 'info' });
+  // Generous: under a fully loaded CI machine catch-up by snapshot has been seen to take long.
+  await waitFor(`${victim.id} catches up after starting from a mid-write copy`, () => caughtUp(victim.id), 45_000).catch(async (e: Error) => {
+    const st = await Promise.all(c.nodes.map((n) => c.status(n.id).then((s) => JSON.stringify(s.cells.find((x) => x.cell === 'c1'))).catch((err: Error) => err.message)));
+    throw new Error(`${e.message}\nstatus: ${st.join('\n')}\n${victim.id} output:\n${c.node(victim.id).output.slice(-3000)}`);
   });
   for (const k of acked.slice(-20)) {
     const g = (await c.client.get('t1', enc(k))).result;
