@@ -386,7 +386,8 @@ export class RaftNode {
         this.electionElapsed = 0;
         this.leader = m.from;
         this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-        this.send({ type: 'heartbeatResp', to: m.from, context: m.context });
+        // Our last index lets the leader notice a log that went backwards (a restored disk).
+        this.send({ type: 'heartbeatResp', to: m.from, context: m.context, index: this.log.lastIndex() });
         break;
       case 'snapshot':
         this.electionElapsed = 0;
@@ -523,6 +524,11 @@ export class RaftNode {
       case 'heartbeatResp':
         pr.recentActive = true;
         pr.probeSent = false;
+        if (m.index > 0 && m.index < pr.match && pr.state !== 'snapshot') {
+          // The follower lost entries it acknowledged: replicate again from what it has.
+          pr.match = m.index;
+          pr.becomeProbe();
+        }
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.state === 'snapshot') {
           if (!pr.snapshotAckedRecently) this.sendSnapshotChunk(m.from, pr);
