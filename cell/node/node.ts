@@ -18,7 +18,10 @@ import { NodeTransport } from './transport.js';
 import type { NodeConfig } from './config.js';
 import { KvError } from '../../shared/errors.js';
 import { FIRST_DATA_CELL_ID, META_CELL_ID, bytesOfHex, hexOf } from '../../shared/directory.js';
-import { decodeRaftEnvelope, encodeRaftEnvelope, type RaftEnvelope } from '../../shared/codec/index.js';
+import { decodeRaftEnvelope, encodeRaftEnvelope, messageSizeBound, type RaftEnvelope } from '../../shared/codec/index.js';
+
+/** Raft envelopes stay well below NATS's default 1 MiB max_payload. */
+const MAX_ENVELOPE_BYTES = 512 * 1024;
 import { openNodeDb, type NodeDb } from '../storage/node-db.js';
 import { RaftLogStore } from '../storage/raft-log-store.js';
 import { GroupCommit } from '../storage/group-commit.js';
@@ -259,9 +262,25 @@ export class CellNode {
       }
     }
     for (const [to, items] of byNode) {
-      this.transport?.sendRaft(to, encodeRaftEnvelope({ fromNode: this.cfg.nodeId, items }));
-      this.metrics.raftEnvelopesOut.inc();
-      this.metrics.raftMessagesOut.inc(items.length);
+      // Coalesced per destination, but split below NATS max_payload (a burst of snapshot
+      // chunks must not make one envelope too large to publish).
+      let batch: RaftEnvelope['items'][number][] = [];
+      let bytes = 0;
+      const send = () => {
+        if (batch.length === 0) return;
+        this.transport?.sendRaft(to, encodeRaftEnvelope({ fromNode: this.cfg.nodeId, items: batch }));
+        this.metrics.raftEnvelopesOut.inc();
+        this.metrics.raftMessagesOut.inc(batch.length);
+        batch = [];
+        bytes = 0;
+      };
+      for (const item of items) {
+        const size = messageSizeBound(item.message) + item.cellId.length + 8;
+        if (bytes + size > MAX_ENVELOPE_BYTES) send();
+        batch.push(item);
+        bytes += size;
+      }
+      send();
     }
   }
 
@@ -308,12 +327,12 @@ export class CellNode {
     const snap = rd.snapshot!;
     if (this.failpoints.active) await this.failpoints.hit('duringSnapshotInstall');
     await this.flushAll(false);
-    this.groupCommit.stage(await snapshotInstallOps(this.kv, r.cellId, r.range, snap.data));
-    await this.flushAll(false);
+    // Data and the log's snapshot metadata become durable together, in one synced unit.
+    r.log.stageSnapshot(snap, await snapshotInstallOps(this.kv, r.cellId, r.range, snap.data));
+    await this.flushAll(true);
     const data = await CellData.open(r.cellId, this.kv, snap.metadata.confState, { retentionMs: this.cfg.dedupeRetentionMs, maxEntries: this.cfg.dedupeMaxEntries }, null);
     r.data.resetTo({ ...data.applied, index: snap.metadata.index, confState: snap.metadata.confState });
     r.conf = snap.metadata.confState;
-    r.log.stageSnapshot(snap);
     if (r.cellId === META_CELL_ID) await this.meta?.reload(this.kv);
     r.onSnapshotInstalled(snap.metadata.index);
     this.metrics.snapshotInstalls.inc();

@@ -125,8 +125,8 @@ export class Replica {
       preVote: true,
       checkQuorum: true,
       maxInflightMsgs: 64,
-      maxMsgBytes: 4 << 20,
-      snapshotChunkBytes: 1 << 20,
+      maxMsgBytes: 512 << 10,
+      snapshotChunkBytes: 256 << 10,
     });
   }
 

@@ -24,6 +24,7 @@ export interface TransportHandlers {
 }
 
 export class NodeTransport {
+  publishErrors = 0;
   private constructor(
     readonly nc: NatsConnection,
     private readonly subs: Subscription[],
@@ -54,8 +55,13 @@ export class NodeTransport {
 
   sendRaft(toNode: string, data: Uint8Array): void {
     if (this.nc.isClosed()) return;
-    // Raft tolerates loss; a publish during a reconnect is buffered by the client or dropped.
-    this.nc.publish(SUBJECTS.raft(toNode), data);
+    // Raft tolerates loss: a publish that fails (reconnecting, too large) is a lost message,
+    // never an error in the Raft loop.
+    try {
+      this.nc.publish(SUBJECTS.raft(toNode), data);
+    } catch {
+      this.publishErrors++;
+    }
   }
 
   async close(): Promise<void> {

@@ -246,9 +246,11 @@ export class RaftLogStore implements RaftStorage {
    * Installs a received snapshot: the whole log is replaced (MemoryStorage semantics) and the
    * metadata persisted. The data is applied to the state machine by the caller, not kept here.
    */
-  stageSnapshot(snapshot: Snapshot): void {
+  stageSnapshot(snapshot: Snapshot, stateMachineOps: readonly BatchOp[] = []): void {
     const metadata = snapshot.metadata;
-    const ops: BatchOp[] = [];
+    // The state machine's install ops travel in the same unit: a crash can never leave data
+    // applied at the snapshot index with a log that ends before it.
+    const ops: BatchOp[] = [...stateMachineOps];
     for (let i = this.firstIndex(); i <= this.lastIndex(); i++) ops.push({ type: 'del', key: raftLogKey(this.cellId, i) });
     this.mem.applySnapshot({ metadata, data: EMPTY });
     ops.push(this.putMeta(metadata));
