@@ -254,6 +254,7 @@ export class CellNode {
     for (const [r, rd] of readies) {
       for (const m of rd.messages) {
         if (!which(m)) continue;
+        if (m.type === 'snapshot' && this.duplicateChunk(r.cellId, m)) continue;
         let items = byNode.get(m.to);
         if (!items) byNode.set(m.to, (items = []));
         items.push({ cellId: r.cellId, message: m });
@@ -282,6 +283,27 @@ export class CellNode {
       }
       send();
     }
+  }
+
+  /** When each snapshot chunk (cell/to/index/offset) was last sent. */
+  private readonly chunkSentAt = new Map<string, number>();
+
+  /**
+   * The core resends the pending snapshot chunk on heartbeat answers, and heartbeats also go
+   * out for every ReadIndex: a burst of answers (a follower that was paused answers everything
+   * it missed at once) would become a burst of identical chunks of up to 1 MiB each. One copy
+   * per heartbeat interval is enough; Raft tolerates the dropped duplicates.
+   */
+  private duplicateChunk(cellId: string, m: Message): boolean {
+    const chunk = m.snapshot;
+    if (!chunk) return false;
+    const key = `${cellId}/${m.to}/${chunk.metadata.index}/${chunk.offset}`;
+    const now = Date.now();
+    const last = this.chunkSentAt.get(key);
+    if (last !== undefined && now - last < this.cfg.heartbeatTicks * this.cfg.tickMs) return true;
+    this.chunkSentAt.set(key, now);
+    if (this.chunkSentAt.size > 256) for (const [k, t] of this.chunkSentAt) if (now - t > 10_000) this.chunkSentAt.delete(k);
+    return false;
   }
 
   private onRaftEnvelope(data: Uint8Array): void {
@@ -341,7 +363,13 @@ export class CellNode {
   /** Builds a sendable snapshot and compacts the log when it grew long (or one is wanted). */
   private async maybeCompact(r: Replica): Promise<void> {
     const applied = r.data.applied.index;
-    const long = applied - r.log.firstIndex() > this.cfg.snapshotEveryEntries;
+    // While a snapshot is on its way to a follower, keep the log after it (bounded), so the
+    // follower goes on from the log once it installed it instead of needing a newer one.
+    const keepFrom = Math.max(
+      Math.min(applied - this.cfg.logRetainEntries, ...r.raft.snapshotsInFlight()),
+      applied - this.cfg.logRetainEntries - 4 * this.cfg.snapshotEveryEntries,
+    );
+    const long = keepFrom - r.log.firstIndex() > this.cfg.snapshotEveryEntries - this.cfg.logRetainEntries;
     const wanted = r.snapshotWanted && (r.sendableSnapshot === null || r.sendableSnapshot.metadata.index < r.log.firstIndex() - 1);
     if (!long && !wanted) return;
     r.snapshotWanted = false;
@@ -353,7 +381,7 @@ export class CellNode {
     const metadata = { index: applied, term, confState: r.conf };
     r.sendableSnapshot = { metadata, data };
     if (long) {
-      const upTo = applied - this.cfg.logRetainEntries;
+      const upTo = keepFrom;
       const upToTerm = upTo > 0 ? r.raft.termAt(upTo) : null;
       if (upToTerm !== null && upTo >= r.log.firstIndex()) {
         r.log.stageCompact(upTo, { index: upTo, term: upToTerm, confState: r.conf });

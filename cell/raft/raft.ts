@@ -215,6 +215,13 @@ export class RaftNode {
     };
   }
 
+  /** Leader: the index of every snapshot still being sent to a follower. */
+  snapshotsInFlight(): number[] {
+    const out: number[] = [];
+    for (const [id, pr] of this.progress) if (id !== this.id && pr.state === 'snapshot' && pr.pendingSnapshot) out.push(pr.pendingSnapshot.metadata.index);
+    return out;
+  }
+
   /** Terms of the log in [lo, hi] (for invariant checks in tests); null where unavailable. */
   termAt(index: number): number | null {
     return this.log.term(index);
