@@ -3,9 +3,11 @@
 
 import { createServer } from 'node:http';
 import { Command } from 'commander';
+import { initTelemetry } from '../shared/telemetry.js';
 import { loadNodeConfig, parseBootstrap } from './node/config.js';
 import { CellNode } from './node/node.js';
 import { createLogger } from './node/log.js';
+import { CellTracing } from './node/tracing.js';
 
 const program = new Command()
   .name('cellkv-node')
@@ -20,6 +22,8 @@ const program = new Command()
   .option('--tick-ms <ms>', 'Raft tick interval')
   .option('--snapshot-every <entries>', 'compact the log after this many entries')
   .option('--log-retain <entries>', 'entries kept after compaction')
+  .option('--otlp-endpoint <url>', 'OTLP/HTTP base URL for traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none = off)')
+  .option('--trace-sample-ratio <r>', 'share of new traces sampled, 0..1')
   .parse();
 
 const o = program.opts<Record<string, string | undefined>>();
@@ -38,8 +42,25 @@ async function main(): Promise<void> {
     tickMs: num(o['tickMs']),
     snapshotEveryEntries: num(o['snapshotEvery']),
     logRetainEntries: num(o['logRetain']),
+    otlpEndpoint: o['otlpEndpoint'],
+    traceSampleRatio: num(o['traceSampleRatio']),
   });
-  const node = await CellNode.start(cfg, log);
+  let exportFailedAt = 0;
+  const telemetry = initTelemetry({
+    serviceName: 'cellkv-node',
+    instanceId: cfg.nodeId,
+    attributes: { 'cellkv.node.id': cfg.nodeId, 'cellkv.az': cfg.az },
+    otlpEndpoint: cfg.otlpEndpoint,
+    sampleRatio: cfg.traceSampleRatio,
+    // At most one line a minute while the collector is unreachable.
+    onExportError: (err) => {
+      if (Date.now() - exportFailedAt < 60_000) return;
+      exportFailedAt = Date.now();
+      log.warn({ err: err.message }, 'trace export failed; spans are dropped until the collector is back');
+    },
+  });
+  if (telemetry.enabled) log.info({ endpoint: telemetry.endpoint }, 'tracing enabled');
+  const node = await CellNode.start(cfg, log, CellTracing.create(telemetry, cfg.nodeId));
   const http = createServer((req, res) => {
     if (req.url === '/metrics') {
       void node.metrics.registry.metrics().then((body) => {
@@ -66,6 +87,8 @@ async function main(): Promise<void> {
     log.info({ sig }, 'stopping: transferring leadership, flushing, closing LevelDB');
     void node
       .stop()
+      // Spans of the requests failed or drained by the stop are flushed last.
+      .then(() => telemetry.shutdown().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'trace flush failed')))
       .then(() => http.close())
       .then(() => process.exit(0))
       .catch((e: unknown) => {

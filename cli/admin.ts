@@ -4,6 +4,8 @@
 
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { DirectoryView } from '../shared/directory.js';
+import { KvError } from '../shared/errors.js';
+import { AdminLink } from '../gateway/admin-link.js';
 
 export interface AdminErrorShape {
   readonly code: string;
@@ -182,5 +184,30 @@ export class AdminClient {
 
   async deleteTenant(id: string): Promise<void> {
     await this.metaCommand({ op: 'deleteTenant', id });
+  }
+
+  /** One tenant's record, or NOT_FOUND. */
+  async getTenant(id: string): Promise<TenantRecord> {
+    if (!TENANT_RE.test(id)) throw new AdminError('INVALID_ARGUMENT', `tenant "${id}" must match ${TENANT_RE.source}`);
+    const t = (await this.listTenants()).find((x) => x.id === id);
+    if (!t) throw new AdminError('NOT_FOUND', `tenant ${id} has no record (it is unlimited, or under the gateways' default quota)`);
+    return t;
+  }
+
+  /**
+   * A tenant's usage (keys, key+value bytes) summed over the data cells, each asked of its
+   * leader the way gateways do (gateway/admin-link.ts).
+   */
+  async tenantUsage(id: string): Promise<{ tenant: string; keys: number; bytes: number; cells: number; cellsAnswered: number }> {
+    if (!TENANT_RE.test(id)) throw new AdminError('INVALID_ARGUMENT', `tenant "${id}" must match ${TENANT_RE.source}`);
+    const link = new AdminLink({ connection: () => this.nc, directory: () => this.directory() }, this.timeoutMs);
+    try {
+      const totals = await link.usage([id]);
+      const u = totals.usage.get(id) ?? { keys: 0, bytes: 0 };
+      if (totals.answered < totals.cells) throw new AdminError('UNAVAILABLE', `only ${totals.answered} of ${totals.cells} cells reported usage; retry`);
+      return { tenant: id, keys: u.keys, bytes: u.bytes, cells: totals.cells, cellsAnswered: totals.answered };
+    } catch (e) {
+      throw e instanceof KvError ? new AdminError(e.code, e.message) : e;
+    }
   }
 }

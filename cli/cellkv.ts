@@ -76,6 +76,15 @@ function positiveInt(name: string): (v: string) => number {
   };
 }
 
+/** A quota flag of `tenants set`: a positive whole number, or `none` to remove the limit. */
+function quotaOrNone(name: string): (v: string) => number | 'none' {
+  // Not null for "none": commander turns a null parse result into ''.
+  const n = positiveInt(name);
+  return (v) => (v === 'none' ? 'none' : n(v));
+}
+
+const unlimited = (n: number | undefined) => (n === undefined ? 'unlimited' : String(n));
+
 function readStdin(): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -172,6 +181,57 @@ tenants
     };
     await withAdmin(o, (a) => a.putTenant(t));
     out(`tenant ${id} saved`);
+  });
+tenants
+  .command('get <id>')
+  .description("one tenant's record")
+  .addOption(natsOpt())
+  .addOption(jsonOpt())
+  .action(async (id: string, _o: unknown, cmd: Command) => {
+    const o = common(cmd);
+    const t = await withAdmin(o, (a) => a.getTenant(id));
+    if (o.json) return out(JSON.stringify(t, null, 2));
+    out(table(['TENANT', 'MAX KEYS', 'MAX BYTES', 'OPS/S'], [[t.id, unlimited(t.maxKeys), unlimited(t.maxBytes), unlimited(t.opsPerSec)]]));
+  });
+tenants
+  .command('set <id>')
+  .description('change some quotas of a tenant, keeping the others (creates the record if needed); "none" removes a limit')
+  .option('--max-keys <n|none>', 'most keys the tenant may hold', quotaOrNone('--max-keys'))
+  .option('--max-bytes <n|none>', 'most key+value bytes the tenant may store', quotaOrNone('--max-bytes'))
+  .option('--ops-per-sec <n|none>', 'request rate limit (per gateway share)', quotaOrNone('--ops-per-sec'))
+  .addOption(natsOpt())
+  .action(async (id: string, _o: unknown, cmd: Command) => {
+    const o = cmd.optsWithGlobals<Common & { maxKeys?: number | 'none'; maxBytes?: number | 'none'; opsPerSec?: number | 'none' }>();
+    await withAdmin(o, async (a) => {
+      const cur: TenantRecord = await a.getTenant(id).catch((e: unknown) => {
+        if (e instanceof AdminError && e.code === 'NOT_FOUND') return { id };
+        throw e;
+      });
+      const pick = (given: number | 'none' | undefined, old: number | undefined) => (given === undefined ? old : given === 'none' ? undefined : given);
+      const next: Record<string, number | undefined> = { maxKeys: pick(o.maxKeys, cur.maxKeys), maxBytes: pick(o.maxBytes, cur.maxBytes), opsPerSec: pick(o.opsPerSec, cur.opsPerSec) };
+      const t: TenantRecord = { id, ...Object.fromEntries(Object.entries(next).filter(([, v]) => v !== undefined)) };
+      await a.putTenant(t);
+      out(`tenant ${id}: max keys ${unlimited(t.maxKeys)}, max bytes ${unlimited(t.maxBytes)}, ops/s ${unlimited(t.opsPerSec)}`);
+    });
+  });
+tenants
+  .command('usage <id>')
+  .description("a tenant's stored keys and key+value bytes (summed over cells) against its quotas")
+  .addOption(natsOpt())
+  .addOption(jsonOpt())
+  .action(async (id: string, _o: unknown, cmd: Command) => {
+    const o = common(cmd);
+    const [u, t] = await withAdmin(o, (a) =>
+      Promise.all([
+        a.tenantUsage(id),
+        a.getTenant(id).catch((e: unknown) => {
+          if (e instanceof AdminError && e.code === 'NOT_FOUND') return null;
+          throw e;
+        }),
+      ]),
+    );
+    if (o.json) return out(JSON.stringify({ ...u, record: t }, null, 2));
+    out(table(['TENANT', 'KEYS', 'MAX KEYS', 'BYTES', 'MAX BYTES', 'OPS/S', 'CELLS'], [[id, String(u.keys), unlimited(t?.maxKeys), String(u.bytes), unlimited(t?.maxBytes), unlimited(t?.opsPerSec), `${u.cellsAnswered}/${u.cells}`]]));
   });
 tenants
   .command('delete <id>')

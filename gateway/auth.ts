@@ -31,6 +31,21 @@ export interface AuthConfig {
 
 const MAX_TOKEN_CHARS = 16 * 1024;
 const FILE_RELOAD_MIN_MS = 10_000;
+/**
+ * Verified tokens are remembered: a signature check (ES256: ~0.1 ms of CPU) on every request
+ * was the gateway's largest single cost. Bounded in entries and in age (a key removed from a
+ * remote JWKS stops being honoured within this time); exp/nbf are re-checked on every hit.
+ */
+const VERIFIED_CACHE_MAX = 10_000;
+const VERIFIED_CACHE_TTL_MS = 60_000;
+
+interface VerifiedToken {
+  readonly principal: Principal;
+  /** Milliseconds since the epoch; the token is refused from then on (incl. tolerance). */
+  readonly expiresAtMs: number;
+  readonly notBeforeMs: number;
+  readonly cachedUntilMs: number;
+}
 
 const unauthenticated = (why: string) => new KvError('UNAUTHENTICATED', why);
 
@@ -40,6 +55,7 @@ export class TokenVerifier {
   private lastReloadCheck = 0;
   private readonly algorithms: string[];
   private readonly remote: boolean;
+  private readonly verified = new Map<string, VerifiedToken>();
 
   private constructor(
     private readonly cfg: AuthConfig,
@@ -77,6 +93,7 @@ export class TokenVerifier {
     }
     this.keys = createLocalJWKSet(jwks);
     this.fileMtimeMs = st.mtimeMs;
+    this.verified.clear(); // a key may have been removed: verify everything again
   }
 
   /** Picks up a rotated local JWKS when a token names a key we do not have (rate-limited). */
@@ -96,6 +113,12 @@ export class TokenVerifier {
     if (!m) throw unauthenticated('Authorization must be "Bearer <JWT>"');
     const token = m[1]!;
     if (token.length > MAX_TOKEN_CHARS) throw unauthenticated('token is too long');
+    const now = Date.now();
+    const hit = this.verified.get(token);
+    if (hit !== undefined) {
+      if (now < hit.cachedUntilMs && now < hit.expiresAtMs && now >= hit.notBeforeMs) return hit.principal;
+      this.verified.delete(token); // expired, or re-verify for exact errors and fresh keys
+    }
     let payload: JWTPayload;
     try {
       payload = await this.verifyToken(token);
@@ -110,7 +133,25 @@ export class TokenVerifier {
     } catch {
       throw unauthenticated(`token's "${this.cfg.tenantClaim}" claim is not a valid tenant name`);
     }
-    return { tenant, scopes: scopesOf(payload), subject: typeof payload.sub === 'string' ? payload.sub : null };
+    const principal: Principal = { tenant, scopes: scopesOf(payload), subject: typeof payload.sub === 'string' ? payload.sub : null };
+    this.remember(token, principal, payload, now);
+    return principal;
+  }
+
+  private remember(token: string, principal: Principal, payload: JWTPayload, now: number): void {
+    const toleranceMs = (this.cfg.clockToleranceS ?? 5) * 1000;
+    if (typeof payload.exp !== 'number') return;
+    if (this.verified.size >= VERIFIED_CACHE_MAX) {
+      // Evict the oldest insertion (Map keeps insertion order): bounded, O(1).
+      const oldest = this.verified.keys().next();
+      if (!oldest.done) this.verified.delete(oldest.value);
+    }
+    this.verified.set(token, {
+      principal,
+      expiresAtMs: payload.exp * 1000 + toleranceMs,
+      notBeforeMs: typeof payload.nbf === 'number' ? payload.nbf * 1000 - toleranceMs : 0,
+      cachedUntilMs: now + VERIFIED_CACHE_TTL_MS,
+    });
   }
 
   private async verifyToken(token: string): Promise<JWTPayload> {

@@ -8,7 +8,6 @@ import { CellClient, type RequestOptions as CellRequestOptions } from '../shared
 import type { DirectoryView } from '../shared/directory.js';
 import { KvError } from '../shared/errors.js';
 import type { Logger } from './log.js';
-import { traceCellRequest } from './tracing.js';
 
 /** What the core needs from the cell tier (CellClient has this shape; tests may fake it). */
 export interface CellPort {
@@ -23,6 +22,8 @@ export interface CellLinkOptions {
   readonly attemptTimeoutMs: number;
   readonly maxAttempts: number;
   readonly directoryRefreshMs: number;
+  /** Coalesce requests per cell node (shared/request-batcher.ts). */
+  readonly coalesce?: boolean;
   readonly log: Logger;
 }
 
@@ -86,6 +87,8 @@ export class CellLink {
         const nc = await connect({
           servers: [...this.opts.servers],
           name: 'cellkv-gateway',
+          // An Error (with a stack) per request only to decorate timeouts was a measurable hot-path cost.
+          noAsyncTraces: true,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 250,
           timeout: 2000,
@@ -106,7 +109,7 @@ export class CellLink {
     const nc = this.ncRaw;
     if (!nc) return;
     this.connectedNow = true;
-    this.client = new CellClient(this.guarded(nc), { attemptTimeoutMs: this.opts.attemptTimeoutMs, maxAttempts: this.opts.maxAttempts });
+    this.client = new CellClient(this.guarded(nc), { attemptTimeoutMs: this.opts.attemptTimeoutMs, maxAttempts: this.opts.maxAttempts, coalesce: this.opts.coalesce ?? true });
     log.info({ server: nc.getServer() }, 'connected to NATS');
     for (const w of this.connectedWaiters.splice(0)) w(nc);
     void this.watchStatus(nc);
@@ -144,14 +147,13 @@ export class CellLink {
 
   /**
    * The connection as CellClient sees it: requests fail at once while disconnected (NATS would
-   * otherwise buffer them until a timeout) and carry the current trace to the cell.
+   * otherwise buffer them until a timeout). The trace context is CellClient's own request
+   * option (see tracing.ts), so payloads pass through untouched.
    */
   private guarded(nc: NatsConnection): NatsConnection {
     const request = (subject: string, payload?: Uint8Array | string, opts?: RequestOptions) => {
       if (!this.connectedNow) return Promise.reject(new Error('NATS is disconnected'));
-      if (!(payload instanceof Uint8Array)) return nc.request(subject, payload, opts);
-      const t = traceCellRequest(subject, payload, opts ?? { timeout: this.opts.attemptTimeoutMs });
-      return nc.request(subject, t.payload, t.opts);
+      return nc.request(subject, payload, opts);
     };
     return new Proxy(nc, {
       get(target, prop) {

@@ -11,6 +11,9 @@ import { namespacedKey } from '../shared/keys.js';
 import { requireScope, type Principal } from './auth.js';
 import { groupByCell, type BatchOp } from './batch.js';
 import type { CellPort } from './cell-link.js';
+import type { HotKeys } from './hot-keys.js';
+import { intentOf, settledWrites, sizeProbe, type WriteTicket } from './quota-writes.js';
+import type { QuotaService } from './quotas.js';
 import { decodeCursor, encodeCursor, scanPage, type ScanRange } from './scan.js';
 import { NO_SESSION, SessionTokens, type SessionToken } from './session.js';
 import { validateKeyBytes } from './validate.js';
@@ -120,7 +123,18 @@ export interface CoreOptions {
   readonly sessionSecret?: Uint8Array | undefined;
   /** Overall bound per operation, retries included. */
   readonly requestTimeoutMs: number;
+  /** Per-tenant rate limits and maxKeys/maxBytes quotas (quotas.ts); none = unlimited. */
+  readonly quotas?: QuotaService | undefined;
+  /** Single-flight, stale-read cache and top-k counting for point reads (hot-keys.ts). */
+  readonly hotKeys?: HotKeys<GetOutcome> | undefined;
 }
+
+/** How the stale-read cache reads and rewrites a GetOutcome's age and size. */
+const STALE_IO = {
+  ageOf: (v: GetOutcome) => v.staleAgeMs ?? 0,
+  withAge: (v: GetOutcome, ageMs: number): GetOutcome => ({ ...v, staleAgeMs: ageMs }),
+  bytesOf: (v: GetOutcome) => v.value.length + 256,
+};
 
 /** What the core needs from the NATS link. */
 export interface CellAccess {
@@ -160,12 +174,23 @@ export class GatewayCore {
     requireScope(p, 'kv:read');
     validateKeyBytes(key);
     const resolved = this.resolve(read);
+    this.opts.quotas?.admitOps(p.tenant, 1);
     const port = this.cells.port();
-    const cell = await this.cellOf(port, p.tenant, key);
-    const resp = await this.deadline(port.request(p.tenant, [{ op: 'get', key }], readOptions(cell, resolved)), false);
+    const fetch = () => this.getFromCell(port, p.tenant, key, resolved);
+    const hk = this.opts.hotKeys;
+    if (!hk) return fetch();
+    const hot = hk.record(p.tenant, key);
+    if (resolved.consistency === 'stale') return this.deadline(hk.staleRead(p.tenant, key, resolved.maxStalenessMs, hot, fetch, STALE_IO), false);
+    if (resolved.consistency === 'linearizable') return this.deadline(hk.linearizableRead(p.tenant, key, fetch), false);
+    return fetch();
+  }
+
+  private async getFromCell(port: CellPort, tenant: string, key: Uint8Array, read: ResolvedRead): Promise<GetOutcome> {
+    const cell = await this.cellOf(port, tenant, key);
+    const resp = await this.deadline(port.request(tenant, [{ op: 'get', key }], readOptions(cell, read)), false);
     const r = okResult(resp.results[0]);
     if (!r.found || !r.value || !r.meta) throw new KvError('NOT_FOUND', 'key not found');
-    const session = await this.session(port, p.tenant, key, cell, resp.index);
+    const session = await this.session(port, tenant, key, cell, resp.index);
     return { value: r.value, meta: r.meta, session, staleAgeMs: read.consistency === 'stale' ? resp.staleAgeMs : null };
   }
 
@@ -173,23 +198,31 @@ export class GatewayCore {
     requireScope(p, 'kv:write');
     const op: CellOp = { op: 'put', key: validateKeyBytes(input.key), value: input.value, ttlMs: input.ttlMs, ifVersion: input.ifVersion, ifAbsent: input.ifAbsent, attrs: input.attrs };
     this.checkSize([op]);
+    this.opts.quotas?.admitOps(p.tenant, 1);
     const port = this.cells.port();
+    const ticket = await this.admitWrites(port, p.tenant, [op]);
     const cell = await this.cellOf(port, p.tenant, input.key);
     const requestId = requestIdFor(p.tenant, input.idempotencyKey, ['put', input.key]);
     const resp = await this.deadline(port.request(p.tenant, [op], requestId ? { requestId } : {}), true);
     const r = okResult(resp.results[0]);
+    this.opts.quotas?.settle(ticket, [{ applied: !r.found, cell: cell?.id ?? null, index: resp.index }]);
+    this.opts.hotKeys?.invalidate(p.tenant, input.key);
     return { version: r.meta!.version, created: !r.found, session: await this.session(port, p.tenant, input.key, cell, resp.index) };
   }
 
   async delete(p: Principal, input: DeleteInput): Promise<{ session: string }> {
     requireScope(p, 'kv:write');
     validateKeyBytes(input.key);
+    this.opts.quotas?.admitOps(p.tenant, 1);
     const port = this.cells.port();
+    const op: CellOp = { op: 'delete', key: input.key, ifVersion: input.ifVersion };
+    const ticket = await this.admitWrites(port, p.tenant, [op]);
     const cell = await this.cellOf(port, p.tenant, input.key);
     const requestId = requestIdFor(p.tenant, input.idempotencyKey, ['delete', input.key]);
-    const op: CellOp = { op: 'delete', key: input.key, ifVersion: input.ifVersion };
     const resp = await this.deadline(port.request(p.tenant, [op], requestId ? { requestId } : {}), true);
     const r = okResult(resp.results[0]);
+    this.opts.quotas?.settle(ticket, [{ applied: r.found, cell: cell?.id ?? null, index: resp.index }]);
+    this.opts.hotKeys?.invalidate(p.tenant, input.key);
     if (!r.found) throw new KvError('NOT_FOUND', 'key not found');
     return { session: await this.session(port, p.tenant, input.key, cell, resp.index) };
   }
@@ -207,7 +240,11 @@ export class GatewayCore {
     const port = this.cells.port();
     const groups = groupByCell(await port.directory(), p.tenant, cellOps.map((o) => o.key), input.atomic);
     for (const g of groups) this.checkSize(g.indexes.map((i) => cellOps[i]!));
+    this.opts.quotas?.admitOps(p.tenant, cellOps.length);
+    const writeIdx = cellOps.flatMap((o, i) => (o.op === 'get' ? [] : [i]));
+    const ticket = writeIdx.length > 0 ? await this.admitWrites(port, p.tenant, writeIdx.map((i) => cellOps[i]!)) : null;
     const results: BatchOpOutcome[] = new Array<BatchOpOutcome>(cellOps.length);
+    const where: { cell: string; index: bigint }[] = [];
     let session: string | null = null;
     let applied: boolean | null = input.atomic ? true : null;
     await Promise.all(
@@ -225,6 +262,7 @@ export class GatewayCore {
           for (const i of g.indexes) results[i] = { ok: false, error: e };
           return;
         }
+        for (const i of g.indexes) where[i] = { cell: g.cell.id, index: resp.index };
         const token = await this.session(port, p.tenant, ops[0]!.key, g.cell, resp.index);
         if (groups.length === 1) session = token;
         g.indexes.forEach((i, j) => {
@@ -234,12 +272,15 @@ export class GatewayCore {
         });
       }),
     );
+    this.opts.quotas?.settle(ticket, settledWrites(results, writeIdx, where));
+    for (const i of writeIdx) this.opts.hotKeys?.invalidate(p.tenant, cellOps[i]!.key);
     return { results, session, applied };
   }
 
   async scan(p: Principal, input: ScanInput): Promise<ScanOutcome> {
     requireScope(p, 'kv:read');
     const read = this.resolve(input.read);
+    this.opts.quotas?.admitOps(p.tenant, 1);
     const from = input.cursor !== null ? decodeCursor(input.cursor, input.range) : input.range.start;
     const port = this.cells.port();
     const page = await this.deadline(scanPage(port, p.tenant, from, input.range, input.limit, input.keysOnly, (cell) => readOptions(cell, read)), false);
@@ -278,6 +319,13 @@ export class GatewayCore {
     const bytes = opsWireBytes(ops);
     const max = this.cells.maxRequestBytes();
     if (bytes > max) throw new KvError('PAYLOAD_TOO_LARGE', `request for one cell is about ${bytes} bytes; the transport carries at most ${max}: split the batch`);
+  }
+
+  /** Counts the keys as requested and checks the size quota before anything is sent. */
+  private admitWrites(port: CellPort, tenant: string, ops: readonly CellOp[]): Promise<WriteTicket | null> {
+    for (const o of ops) this.opts.hotKeys?.record(tenant, o.key);
+    const q = this.opts.quotas;
+    return q ? q.admitWrites(tenant, ops.map(intentOf), sizeProbe(port, tenant, (w) => this.deadline(w, false))) : Promise.resolve(null);
   }
 
   private async cellOf(port: CellPort, tenant: string, key: Uint8Array): Promise<CellDescriptor | null> {

@@ -25,7 +25,15 @@ const program = new Command()
   .option('--max-value-bytes <n>', 'largest value accepted', env('MAX_VALUE_BYTES'))
   .option('--max-inflight <n>', 'requests in flight per front door before shedding', env('MAX_INFLIGHT'))
   .option('--request-timeout-ms <ms>', 'overall bound per operation', env('REQUEST_TIMEOUT_MS'))
+  .option('--otlp-endpoint <url>', 'OTLP/HTTP base URL for traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none = off)', env('OTLP_ENDPOINT'))
+  .option('--trace-sample-ratio <r>', 'share of new traces sampled, 0..1', env('TRACE_SAMPLE_RATIO'))
+  .option('--quota-share <f>', "fraction of each tenant's opsPerSec this gateway admits (1/N with N gateways), 0 < f <= 1", env('QUOTA_SHARE'))
+  .option('--quota-refresh-ms <ms>', 'how often tenant records and usage are refreshed', env('QUOTA_REFRESH_MS'))
+  .option('--default-max-keys <n>', 'maxKeys of tenants without a record (default unlimited)', env('DEFAULT_MAX_KEYS'))
+  .option('--default-max-bytes <n>', 'maxBytes of tenants without a record (default unlimited)', env('DEFAULT_MAX_BYTES'))
+  .option('--default-ops-per-sec <n>', 'opsPerSec of tenants without a record (default unlimited)', env('DEFAULT_OPS_PER_SEC'))
   .option('--no-nats-front-door', 'serve HTTP only')
+  .option('--no-coalesce', 'one NATS request per cell request (no coalescing per cell node)')
   .parse();
 
 const o = program.opts<Record<string, string | boolean | undefined>>();
@@ -36,6 +44,13 @@ const int = (k: string): number | undefined => {
   if (!/^[0-9]+$/.test(v)) throw new Error(`--${k.replace(/[A-Z]/g, (m) => `-${m.toLowerCase()}`)} must be a whole number`);
   return Number(v);
 };
+
+/** --default-* flags as a default quota, when any is set. */
+function defaultQuota(): { defaultQuota?: { maxKeys?: number; maxBytes?: number; opsPerSec?: number } } {
+  const q = { maxKeys: int('defaultMaxKeys'), maxBytes: int('defaultMaxBytes'), opsPerSec: int('defaultOpsPerSec') };
+  const set = Object.fromEntries(Object.entries(q).filter(([, v]) => v !== undefined)) as { maxKeys?: number; maxBytes?: number; opsPerSec?: number };
+  return Object.keys(set).length > 0 ? { defaultQuota: set } : {};
+}
 
 async function main(): Promise<void> {
   const log = createLogger();
@@ -54,6 +69,12 @@ async function main(): Promise<void> {
     ...(int('maxInflight') !== undefined ? { maxInflight: int('maxInflight')! } : {}),
     ...(int('requestTimeoutMs') !== undefined ? { requestTimeoutMs: int('requestTimeoutMs')! } : {}),
     natsFrontDoor: o['natsFrontDoor'] !== false,
+    coalesce: o['coalesce'] !== false,
+    otlpEndpoint: str('otlpEndpoint'),
+    ...(str('traceSampleRatio') !== undefined ? { traceSampleRatio: Number(str('traceSampleRatio')) } : {}),
+    ...(str('quotaShare') !== undefined ? { quotaShare: Number(str('quotaShare')) } : {}),
+    ...(int('quotaRefreshMs') !== undefined ? { quotaRefreshMs: int('quotaRefreshMs')! } : {}),
+    ...defaultQuota(),
     logger: log,
     defaultMetrics: true,
   });

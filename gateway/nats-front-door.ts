@@ -41,7 +41,8 @@ import type { InflightLimiter } from './limits.js';
 import type { Logger } from './log.js';
 import type { GatewayMetrics } from './metrics.js';
 import { scanRange } from './scan.js';
-import { runWithTrace, startTrace } from './tracing.js';
+import { natsHeaderGetter } from '../shared/telemetry.js';
+import { currentTrace, GatewayTracing, runWithTrace, startTrace } from './tracing.js';
 import { parseIdempotencyKey, parseLimit, parseMaxStaleness, parseTtlSeconds, parseVersion, validateAttrs, validateKeyBytes } from './validate.js';
 
 export const API_SUBJECT_PREFIX = 'cellkv.api.v1.';
@@ -96,12 +97,19 @@ export interface FrontDoorDeps {
   readonly limiter: InflightLimiter;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
+  /** SERVER spans when telemetry is enabled; ids-only tracing when absent. */
+  readonly tracing?: GatewayTracing;
 }
+
+const OPS = ['get', 'put', 'delete', 'batch', 'scan'];
 
 export class NatsFrontDoor {
   private sub: Subscription | null = null;
+  private readonly tracing: GatewayTracing;
 
-  constructor(private readonly d: FrontDoorDeps) {}
+  constructor(private readonly d: FrontDoorDeps) {
+    this.tracing = d.tracing ?? new GatewayTracing();
+  }
 
   start(nc: NatsConnection): void {
     this.sub = nc.subscribe(`${API_SUBJECT_PREFIX}>`, {
@@ -119,7 +127,10 @@ export class NatsFrontDoor {
   private async handle(msg: Msg): Promise<void> {
     if (!msg.reply) return; // fire-and-forget publishes have nobody to answer
     const op = msg.subject.slice(API_SUBJECT_PREFIX.length);
-    const trace = startTrace(msg.headers?.get('traceparent'));
+    const opLabel = OPS.includes(op) ? op : 'other';
+    const trace = this.tracing.enabled
+      ? this.tracing.startServer(`${API_SUBJECT_PREFIX}${opLabel}`, msg.headers, natsHeaderGetter, { 'messaging.system': 'nats', 'cellkv.op': opLabel })
+      : startTrace(msg.headers?.get('traceparent'));
     const started = performance.now();
     const body = await runWithTrace(trace, () => this.d.limiter.run(() => this.dispatch(op, msg)).catch((e: unknown) => this.errorBody(e, trace.traceId)));
     let status = typeof body['status'] === 'number' ? body['status'] : 200;
@@ -131,7 +142,8 @@ export class NatsFrontDoor {
       status = 413;
       msg.respond(new TextEncoder().encode(JSON.stringify(this.errorBody(err, trace.traceId))));
     }
-    this.d.metrics.natsRequests.inc({ op: ['get', 'put', 'delete', 'batch', 'scan'].includes(op) ? op : 'other', status: String(status) });
+    this.d.metrics.natsRequests.inc({ op: opLabel, status: String(status) });
+    if (trace.span !== null) this.tracing.endServer(trace, status, { 'cellkv.status': status });
     this.d.log.info({ trace_id: trace.traceId, span_id: trace.spanId, door: 'nats', op, status, ms: Math.round(performance.now() - started) }, 'request');
   }
 
@@ -147,6 +159,7 @@ export class NatsFrontDoor {
       throw new KvError('NOT_FOUND', `unknown subject ${msg.subject}; use ${API_SUBJECT_PREFIX}get|put|delete|batch|scan`);
     }
     const p = await this.d.verifier.verify(msg.headers?.get('Authorization'));
+    currentTrace()?.span?.setAttribute('cellkv.tenant', p.tenant);
     requireOpScope(p, op as ApiOp);
     let body: unknown;
     try {

@@ -3,18 +3,25 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { getRequestListener } from '@hono/node-server';
 import { problem } from '../shared/http-problem.js';
+import { AdminLink } from './admin-link.js';
+import { initTelemetry, type Telemetry } from '../shared/telemetry.js';
 import { TokenVerifier } from './auth.js';
 import { CellLink } from './cell-link.js';
 import { resolveConfig, type GatewayConfig, type GatewayConfigInput } from './config.js';
-import { GatewayCore } from './core.js';
+import { GatewayCore, type GetOutcome } from './core.js';
+import { HotKeys } from './hot-keys.js';
 import { createHttpApp } from './http/app.js';
 import { problemResponse } from './http/context.js';
 import { InflightLimiter } from './limits.js';
 import { createLogger, type Logger } from './log.js';
 import { GatewayMetrics } from './metrics.js';
 import { NatsFrontDoor } from './nats-front-door.js';
+import { QuotaService } from './quotas.js';
+import { TenantAdmin } from './tenant-admin.js';
+import { GatewayTracing } from './tracing.js';
 
 export interface Gateway {
   readonly url: string;
@@ -23,6 +30,11 @@ export interface Gateway {
   readonly link: CellLink;
   readonly core: GatewayCore;
   readonly metrics: GatewayMetrics;
+  /** Tenant records, usage and rate limits as this gateway enforces them. */
+  readonly quotas: QuotaService;
+  readonly hotKeys: HotKeys<GetOutcome>;
+  /** Tracing of this gateway (disabled unless an OTLP endpoint is configured). */
+  readonly telemetry: Telemetry;
   /** Resolves when NATS is connected and the directory fetched, or after `timeoutMs`. */
   waitReady(timeoutMs: number): Promise<boolean>;
   stop(): Promise<void>;
@@ -33,6 +45,14 @@ export async function startGateway(input: GatewayConfigInput): Promise<Gateway> 
   const log: Logger = config.logger ?? createLogger();
   const metrics = new GatewayMetrics({ defaultMetrics: config.defaultMetrics });
   const verifier = await TokenVerifier.create(config.auth);
+  const telemetry = initTelemetry({
+    serviceName: 'cellkv-gateway',
+    instanceId: `${hostname()}/${process.pid}`,
+    otlpEndpoint: config.otlpEndpoint,
+    sampleRatio: config.traceSampleRatio,
+    onExportError: exportErrorLogger(log),
+  });
+  const tracing = new GatewayTracing(telemetry);
   const link = CellLink.start({
     servers: config.natsServers,
     user: config.natsUser,
@@ -40,12 +60,26 @@ export async function startGateway(input: GatewayConfigInput): Promise<Gateway> 
     attemptTimeoutMs: config.attemptTimeoutMs,
     maxAttempts: config.maxAttempts,
     directoryRefreshMs: config.directoryRefreshMs,
+    coalesce: config.coalesce,
     log,
   });
-  const core = new GatewayCore(link, {
+  // Tenant records and usage come from the cells' admin subjects over the same connection.
+  const adminLink = new AdminLink({ connection: () => (link.connected ? link.connection : null), directory: (refresh) => link.port().directory(refresh) }, config.attemptTimeoutMs);
+  const quotas = new QuotaService(
+    adminLink,
+    { refreshMs: config.quotaRefreshMs, share: config.quotaShare, defaultQuota: config.defaultQuota ?? null, maxTenants: config.maxTrackedTenants },
+    log,
+    metrics,
+  );
+  metrics.quotaUsageAgeMs = () => quotas.usageAgeMs();
+  const hotKeys = new HotKeys<GetOutcome>(config.hotKeys, (by) => metrics.hotKeyReads.inc({ served_by: by }));
+  metrics.hotKeyCount = () => hotKeys.hotCount();
+  const core = new GatewayCore(tracing.wrapAccess(link), {
     maxValueBytes: config.maxValueBytes,
     requestTimeoutMs: config.requestTimeoutMs,
     sessionSecret: config.sessionSecret ? new TextEncoder().encode(config.sessionSecret) : undefined,
+    quotas,
+    hotKeys,
   });
   const app = createHttpApp({
     core,
@@ -55,9 +89,14 @@ export async function startGateway(input: GatewayConfigInput): Promise<Gateway> 
     log,
     maxBatchBytes: config.maxBatchBytes,
     health: () => ({ nats: link.connected, ready: link.ready }),
+    tracing,
+    admin: new TenantAdmin(adminLink, quotas, hotKeys),
   });
-  const frontDoor = config.natsFrontDoor ? new NatsFrontDoor({ core, verifier, limiter: new InflightLimiter(config.maxInflight, 'nats', metrics), metrics, log }) : null;
+  const frontDoor = config.natsFrontDoor ? new NatsFrontDoor({ core, verifier, limiter: new InflightLimiter(config.maxInflight, 'nats', metrics), metrics, log, tracing }) : null;
   let stopping = false;
+  void link.whenConnected().then(() => {
+    if (!stopping) quotas.start();
+  });
   if (frontDoor) {
     void link.whenConnected().then((nc) => {
       if (!stopping) frontDoor.start(nc);
@@ -100,6 +139,9 @@ export async function startGateway(input: GatewayConfigInput): Promise<Gateway> 
     link,
     core,
     metrics,
+    quotas,
+    hotKeys,
+    telemetry,
     async waitReady(timeoutMs: number): Promise<boolean> {
       const deadline = Date.now() + timeoutMs;
       while (!link.ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
@@ -107,6 +149,7 @@ export async function startGateway(input: GatewayConfigInput): Promise<Gateway> 
     },
     async stop(): Promise<void> {
       stopping = true;
+      quotas.stop();
       await frontDoor?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -114,6 +157,24 @@ export async function startGateway(input: GatewayConfigInput): Promise<Gateway> 
         setTimeout(() => server.closeAllConnections(), 2000).unref();
       });
       await link.stop();
+      // Last: spans of the requests drained above are flushed to the collector.
+      await telemetry.shutdown().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'trace flush failed'));
     },
+  };
+}
+
+/** Logs failed span exports: the first one, then at most one line a minute with a count. */
+function exportErrorLogger(log: Logger): (err: Error) => void {
+  let lastAt = 0;
+  let suppressed = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - lastAt < 60_000) {
+      suppressed++;
+      return;
+    }
+    log.warn({ err: err.message, suppressed }, 'trace export failed; spans are dropped until the collector is back');
+    lastAt = now;
+    suppressed = 0;
   };
 }

@@ -3,18 +3,24 @@
 // hints, refreshes the directory on WRONG_RANGE and retries idempotently with bounded backoff.
 
 import { randomUUID } from 'node:crypto';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, type NatsConnection, type RequestOptions as NatsRequestOptions } from '@nats-io/transport-node';
 import type { CellOp, CellRequest, CellResponse, Consistency, OpResult, ScanItem } from './cell-protocol.js';
 import { decodeCellResponse, encodeCellRequest } from './codec/index.js';
 import { bytesOfHex, cellForKey, type CellDescriptor, type DirectoryView } from './directory.js';
-import { KvError } from './errors.js';
+import { KvError, type ErrorCode } from './errors.js';
 import { compareBytes, namespacedKey, splitNamespacedKey } from './keys.js';
+import { RequestBatcher, type BatcherStats } from './request-batcher.js';
 
 export interface CellClientOptions {
   /** Per-attempt timeout. */
   readonly attemptTimeoutMs?: number;
   /** Attempts per request before giving up (bounded retries). */
   readonly maxAttempts?: number;
+  /**
+   * Coalesce requests bound for the same node in one event-loop turn into one NATS message
+   * (shared/request-batcher.ts). Off by default: one NATS request per attempt.
+   */
+  readonly coalesce?: boolean;
 }
 
 export interface RequestOptions {
@@ -23,6 +29,22 @@ export interface RequestOptions {
   readonly maxStalenessMs?: number;
   readonly atomic?: boolean;
   readonly requestId?: string;
+  /**
+   * W3C traceparent of the caller's span: written into CellRequest.traceparent when the
+   * request is encoded (once per attempt, never re-encoded) and into a `traceparent` NATS
+   * header, so the cell continues the trace.
+   */
+  readonly traceparent?: string;
+  /** Told about each attempt and each failed attempt (tracing); must not throw. */
+  readonly observer?: CellRequestObserver;
+}
+
+/** Why an attempt failed: a cell error code, or what the NATS request did. */
+export type AttemptFailure = ErrorCode | 'timeout' | 'no_responders' | 'transport';
+
+export interface CellRequestObserver {
+  attempt(a: { readonly attempt: number; readonly cellId: string; readonly node: string }): void;
+  attemptFailed(f: { readonly attempt: number; readonly node: string; readonly reason: AttemptFailure; readonly message: string }): void;
 }
 
 export class CellClient {
@@ -37,6 +59,14 @@ export class CellClient {
   ) {
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 2000;
     this.maxAttempts = opts.maxAttempts ?? 8;
+    this.batcher = opts.coalesce ? new RequestBatcher(nc) : null;
+  }
+
+  private readonly batcher: RequestBatcher | null;
+
+  /** Requests and NATS messages sent through the coalescer (null when it is off). */
+  get coalescing(): BatcherStats | null {
+    return this.batcher?.stats ?? null;
   }
 
   async directory(refresh = false): Promise<DirectoryView> {
@@ -75,8 +105,17 @@ export class CellClient {
     let cell = await this.cellFor(tenant, routeKey);
     let sent = false;
     let lastMsg = '';
+    const traceparent = opts.traceparent ?? '';
+    const observer = opts.observer;
+    const natsOpts: NatsRequestOptions = { timeout: this.attemptTimeoutMs };
+    if (traceparent !== '') {
+      const h = natsHeaders();
+      h.set('traceparent', traceparent);
+      natsOpts.headers = h;
+    }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const target = this.pickNode(cell, attempt);
+      observer?.attempt({ attempt, cellId: cell.id, node: target });
       const req: CellRequest = {
         cellId: cell.id,
         epoch: cell.epoch,
@@ -88,17 +127,24 @@ export class CellClient {
         atomic: opts.atomic ?? false,
         ops,
         scan,
-        traceparent: '',
+        traceparent,
       };
       let resp: CellResponse;
       try {
-        const m = await this.nc.request(`cellkv.node.${target}`, encodeCellRequest(req), { timeout: this.attemptTimeoutMs });
-        resp = decodeCellResponse(m.data);
+        const subject = `cellkv.node.${target}`;
+        const payload = encodeCellRequest(req);
+        // Coalesced requests carry their traceparent in the CellRequest (a lone one also in a header).
+        const data = this.batcher
+          ? await this.batcher.request(subject, payload, { timeoutMs: this.attemptTimeoutMs, cls: isWrite ? 'write' : 'read', headers: natsOpts.headers })
+          : (await this.nc.request(subject, payload, natsOpts)).data;
+        resp = decodeCellResponse(data);
       } catch (e) {
         // A timeout after sending a write is ambiguous; retrying with the same request id is
         // safe. "No responders" means nothing received it: not ambiguous.
-        if (isWrite && !/no responders/i.test((e as Error).message)) sent = true;
+        const noResponders = /no responders/i.test((e as Error).message);
+        if (isWrite && !noResponders) sent = true;
         lastMsg = (e as Error).message;
+        observer?.attemptFailed({ attempt, node: target, reason: noResponders ? 'no_responders' : /timeout/i.test(lastMsg) ? 'timeout' : 'transport', message: lastMsg });
         this.leaderHints.delete(cell.id);
         await backoff(attempt);
         continue;
@@ -108,6 +154,7 @@ export class CellClient {
         return resp;
       }
       lastMsg = resp.message;
+      observer?.attemptFailed({ attempt, node: target, reason: resp.code ?? 'INTERNAL', message: lastMsg });
       switch (resp.code) {
         case 'NOT_LEADER':
           if (resp.leaderHint) this.leaderHints.set(cell.id, resp.leaderHint);

@@ -1,7 +1,7 @@
 // A cell's state machine over the node's LevelDB: applies committed entries into a batch
 // (with an overlay so later commands of the same batch see earlier ones), keeps the expiry
-// index and the at-most-once table, and writes the applied index in the same batch as the
-// data it covers.
+// index, the at-most-once table and the per-tenant usage counters (usage.ts), and writes the
+// applied index in the same batch as the data it covers.
 
 import { assert } from '../raft/assert.js';
 import type { ConfState, Entry } from '../raft/types.js';
@@ -28,6 +28,7 @@ import {
 import { namespacedKey } from '../../shared/keys.js';
 import { MAX_OPS_PER_ENTRY, applyExpire, applyWrite, type ApplyView } from './kv-apply.js';
 import type { BatchOp, KvDb } from './kv-db.js';
+import { UsageCounters } from './usage.js';
 
 export interface AppliedState {
   readonly index: number;
@@ -71,6 +72,10 @@ export class CellData {
   private takenGeneration = 0;
   private state: AppliedState;
   expiredDeleted = 0;
+  /** Live keys and bytes per tenant in this cell, maintained at apply time. */
+  readonly usage: UsageCounters;
+  /** The entry being applied, while applyEntry runs. */
+  private applying: number | null = null;
 
   private constructor(
     readonly cellId: string,
@@ -80,6 +85,7 @@ export class CellData {
     private readonly metaApplier: MetaApplier | null,
   ) {
     this.state = state;
+    this.usage = new UsageCounters(cellId, db);
   }
 
   /**
@@ -101,6 +107,14 @@ export class CellData {
 
   get applied(): AppliedState {
     return this.state;
+  }
+
+  /**
+   * The last entry the usage counters include. Apply yields between ops, so a read can fall
+   * inside an entry: that entry counts as included (its ops are counted in part or in whole).
+   */
+  get countersIndex(): number {
+    return this.applying ?? this.state.index;
   }
 
   /** Reads a stored value (committed and flushed, or pending in this batch). */
@@ -159,7 +173,9 @@ export class CellData {
   }
 
   private async stagePut(nsKey: Uint8Array, v: StoredValue): Promise<void> {
+    await this.usage.ensureLoaded();
     const old = await this.read(nsKey);
+    this.usage.apply(nsKey, old, v);
     if (old?.meta.expiresAt != null) this.ops.push({ type: 'del', key: expiryKey(old.meta.expiresAt, nsKey) });
     this.overlay.set(hex(nsKey), v);
     this.ops.push({ type: 'put', key: dataKey(nsKey), value: encodeStoredValue(v) });
@@ -167,7 +183,9 @@ export class CellData {
   }
 
   private async stageDel(nsKey: Uint8Array): Promise<void> {
+    await this.usage.ensureLoaded();
     const old = await this.read(nsKey);
+    this.usage.apply(nsKey, old, null);
     if (old?.meta.expiresAt != null) this.ops.push({ type: 'del', key: expiryKey(old.meta.expiresAt, nsKey) });
     this.overlay.set(hex(nsKey), null);
     this.ops.push({ type: 'del', key: dataKey(nsKey) });
@@ -179,9 +197,11 @@ export class CellData {
     let results: EntryResults = [];
     if (entry.kind === 'normal' && entry.data.length > 0) {
       const payload: CellEntryPayload = decoded ?? decodeCellEntryPayload(entry.data);
+      this.applying = entry.index;
       results = await this.applyPayload(payload, entry.index);
     }
     this.state = { ...this.state, index: entry.index };
+    this.applying = null;
     return results;
   }
 
@@ -264,6 +284,7 @@ export class CellData {
    * Until it is written, reads are served from the overlay.
    */
   takeBatch(): BatchOp[] {
+    this.usage.stage(this.ops);
     this.ops.push({ type: 'put', key: appliedKey(this.cellId), value: encodeAppliedState(this.state) });
     const ops = this.ops;
     this.ops = [];
@@ -297,5 +318,6 @@ export class CellData {
     this.prefetchedDedupe.clear();
     this.ops = [];
     this.state = state;
+    this.usage.reset();
   }
 }

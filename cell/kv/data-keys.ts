@@ -5,6 +5,8 @@
 //   0x13 | cellId len | cellId | requestId    -> dedupe record (results of a write)
 //   0x15 | cellId len | cellId | at u64 BE | requestId -> empty (dedupe age index)
 //   0x17 | cellId len | cellId | docKey       -> meta cell document (JSON)
+//   0x18 | cellId len | cellId | 0x00          -> usage marker (the counters below are complete)
+//   0x18 | cellId len | cellId | 0x01 | tenant -> tenant usage in this cell (keys, bytes)
 // Data keys are global (not per cell): cells of one node own disjoint ranges, so a split
 // leaves the data where it is.
 
@@ -16,6 +18,7 @@ export const APPLIED = 0x12;
 export const DEDUPE = 0x13;
 export const DEDUPE_AGE = 0x15;
 export const META_DOC = 0x17;
+export const USAGE = 0x18;
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   let n = 0;
@@ -103,6 +106,27 @@ export function metaDocKey(cellId: string, docKey: string): Uint8Array {
 export function metaDocRange(cellId: string): { gte: Uint8Array; lt: Uint8Array } {
   const p = concat(Uint8Array.of(META_DOC), cellPart(cellId));
   return { gte: p, lt: concat(p, Uint8Array.of(0xff, 0xff, 0xff, 0xff)) };
+}
+
+/** Present once the cell's usage counters cover all of its data (see cell/kv/usage.ts). */
+export function usageMarkerKey(cellId: string): Uint8Array {
+  return concat(Uint8Array.of(USAGE), cellPart(cellId), Uint8Array.of(0));
+}
+
+export function usageKey(cellId: string, tenant: string): Uint8Array {
+  return concat(Uint8Array.of(USAGE), cellPart(cellId), Uint8Array.of(1), encoder.encode(tenant));
+}
+
+/** The tenant named by a usage key; null for the marker. */
+export function usageKeyTenant(cellId: string, k: Uint8Array): string | null {
+  const off = 1 + cellPart(cellId).length;
+  return k[off] === 1 ? new TextDecoder().decode(k.subarray(off + 1)) : null;
+}
+
+/** The marker and every tenant's usage record of one cell. */
+export function usageRange(cellId: string): { gte: Uint8Array; lt: Uint8Array } {
+  const p = concat(Uint8Array.of(USAGE), cellPart(cellId));
+  return { gte: p, lt: concat(p, Uint8Array.of(2)) };
 }
 
 export { concat, u64be };

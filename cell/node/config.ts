@@ -37,6 +37,13 @@ export const NodeConfigSchema = z.object({
   dedupeMaxEntries: z.number().int().min(1).default(100000),
   /** Test-only failpoints, e.g. "beforeApply=panic" (inert unless set). */
   failpoints: z.string().default(''),
+  /**
+   * OTLP/HTTP base URL for traces (e.g. http://collector:4318). Unset: the standard
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT, else tracing is off.
+   */
+  otlpEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+  /** Share of new traces sampled (0..1); a caller's sampled flag is always followed. */
+  traceSampleRatio: z.number().min(0).max(1).default(1),
 });
 
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
@@ -61,6 +68,8 @@ export function loadNodeConfig(flags: Record<string, unknown>, env: NodeJS.Proce
   if (env['CELLKV_NATS_URLS']) fromEnv['natsUrls'] = env['CELLKV_NATS_URLS'].split(',');
   if (env['CELLKV_BOOTSTRAP']) fromEnv['bootstrap'] = parseBootstrap(env['CELLKV_BOOTSTRAP']);
   if (env['CELLKV_FAILPOINTS']) fromEnv['failpoints'] = env['CELLKV_FAILPOINTS'];
+  if (env['CELLKV_OTLP_ENDPOINT']) fromEnv['otlpEndpoint'] = env['CELLKV_OTLP_ENDPOINT'];
+  if (env['CELLKV_TRACE_SAMPLE_RATIO']) fromEnv['traceSampleRatio'] = Number(env['CELLKV_TRACE_SAMPLE_RATIO']);
   const merged: Record<string, unknown> = { ...fromFile, ...fromEnv };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined && k !== 'config') merged[k] = v;
   const parsed = NodeConfigSchema.safeParse(merged);

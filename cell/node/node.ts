@@ -4,7 +4,8 @@
 // messages coalesced per destination node, applies committed entries, and answers clients.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { maySendBeforePersist, type Message, type Ready } from '../raft/types.js';
+import { maySendBeforePersist, type Entry, type Message, type Ready } from '../raft/types.js';
+import type { OpResult } from '../../shared/cell-protocol.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
 import { CellData } from '../kv/cell-data.js';
@@ -27,11 +28,14 @@ import { RaftLogStore } from '../storage/raft-log-store.js';
 import { GroupCommit } from '../storage/group-commit.js';
 import { ReplicaRegistry, type ReplicaRecord } from './replica-registry.js';
 import { RequestHandler } from './request-handler.js';
+import type { CellTracing } from './tracing.js';
 import type { Logger } from './log.js';
 
 export class CellNode {
   readonly replicas = new Map<string, Replica>();
   meta: MetaState | null = null;
+  /** Request tracing; null when telemetry is disabled (the hot path checks only this). */
+  tracing: CellTracing | null = null;
   private transport: NodeTransport | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -59,12 +63,13 @@ export class CellNode {
     this.requests = new RequestHandler(this, log);
   }
 
-  static async start(cfg: NodeConfig, log: Logger): Promise<CellNode> {
+  static async start(cfg: NodeConfig, log: Logger, tracing: CellTracing | null = null): Promise<CellNode> {
     const db = await openNodeDb(cfg.dataDir);
     const metrics = new NodeMetrics();
     const groupCommit = new GroupCommit(db, { registry: metrics.registry });
     const registry = new ReplicaRegistry(db.kv);
     const node = new CellNode(cfg, db, db.kv, groupCommit, registry, log, metrics);
+    node.tracing = tracing;
     await node.openReplicas();
     node.transport = await NodeTransport.start(cfg.nodeId, cfg.natsUrls, {
       onRaft: (data) => node.onRaftEnvelope(data),
@@ -130,6 +135,7 @@ export class CellNode {
     const range: CellRange = isMeta
       ? { start: new Uint8Array(0), end: new Uint8Array(0) }
       : { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
+    data.usage.setRange(range.start, range.end);
     const replica = new Replica(rec.cellId, this.cfg.nodeId, store, data, {
       range,
       epoch: rec.epoch,
@@ -137,6 +143,7 @@ export class CellNode {
       heartbeatTicks: this.cfg.heartbeatTicks,
       random: this.random,
       limits: { maxCommandsPerEntry: this.cfg.maxCommandsPerEntry, maxQueuedOps: this.cfg.maxPendingOps },
+      traced: this.tracing !== null,
     });
     this.replicas.set(rec.cellId, replica);
     return replica;
@@ -208,38 +215,30 @@ export class CellNode {
     }
     if (this.failpoints.active) await this.failpoints.hit('beforeLogSync');
     // A commit-only hard state change needs no fsync: it rides with the next write. The
-    // synced batch also carries the previous round's applied data.
-    if (mustSync) await this.flushAll(true);
-    if (this.failpoints.active) await this.failpoints.hit('afterLogSync');
+    // synced batch also carries the previous round's applied data. The write starts now and
+    // is awaited only after applying: see below.
+    const logSynced = mustSync ? this.flushAll(true) : null;
+    logSynced?.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
 
-    // 2. Only now may the rest leave (votes and acknowledgements promise durable state).
-    this.sendMessages(readies, (m) => !maySendBeforePersist(m));
-
-    // 3. Apply, write the data with its applied index, answer clients, then advance.
+    // 2. Apply while the log syncs. Committed entries are already durable on a quorum (the
+    //    core counts this node's own copy only after advance()), so answering clients need
+    //    not wait for this round's fsync, which only covers entries proposed since. The data
+    //    they write is staged after the log batch was taken, so LevelDB, which writes in
+    //    order, can never hold applied data without the log entries it came from.
     for (const [r, rd] of readies) {
       this.observeLeadership(r, rd);
-      const applied: [import('../raft/types.js').Entry, (import('../../shared/cell-protocol.js').OpResult[] | null)[]][] = [];
-      const payloads = await r.data.prefetch(rd.committedEntries);
-      for (const [i, e] of rd.committedEntries.entries()) {
-        if (this.failpoints.active) await this.failpoints.hit('beforeApply');
-        if (e.kind === 'conf') {
-          r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
-          r.data.setConfState(r.conf);
-        }
-        applied.push([e, await r.data.applyEntry(e, payloads[i])]);
-      }
-      if (rd.committedEntries.length > 0) {
-        // Garbage collection of dead request ids: bounded, and not on every round.
-        if (++this.applyRounds % 64 === 0) await r.data.collectDedupe(now, 512);
-        // Written with the next batch (synced or not): the applied index travels with the
-        // data, the durable log covers a crash, and reads see the overlay meanwhile.
-        this.groupCommit.stage(r.data.takeBatch());
-        this.metrics.commits.inc({ cell: r.cellId }, rd.committedEntries.length);
-        this.metrics.expiredKeys.inc(r.data.expiredDeleted);
-        r.data.expiredDeleted = 0;
-      }
-      for (const [e, results] of applied) r.onApplied(e, results);
+      await this.applyCommitted(r, rd, now);
       r.onReadStates(rd);
+      r.releaseReads();
+    }
+
+    if (logSynced) await logSynced;
+    if (this.failpoints.active) await this.failpoints.hit('afterLogSync');
+
+    // 3. Only now may the rest leave (votes and acknowledgements promise durable state),
+    //    and the core learn that what it handed out is persisted.
+    this.sendMessages(readies, (m) => !maySendBeforePersist(m));
+    for (const [r] of readies) {
       r.raft.advance();
       r.releaseReads();
       const st = r.raft.status();
@@ -247,6 +246,32 @@ export class CellNode {
       await this.maybeCompact(r);
     }
     return true;
+  }
+
+  /** Applies a Ready's committed entries, stages the data they wrote, answers their clients. */
+  private async applyCommitted(r: Replica, rd: Ready, now: number): Promise<void> {
+    if (rd.committedEntries.length === 0) return;
+    // Tracing: the commit point of the writes proposed here (before apply answers them).
+    if (this.tracing !== null) r.traceCommitted(rd.committedEntries);
+    const applied: [Entry, (OpResult[] | null)[]][] = [];
+    const payloads = await r.data.prefetch(rd.committedEntries);
+    for (const [i, e] of rd.committedEntries.entries()) {
+      if (this.failpoints.active) await this.failpoints.hit('beforeApply');
+      if (e.kind === 'conf') {
+        r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
+        r.data.setConfState(r.conf);
+      }
+      applied.push([e, await r.data.applyEntry(e, payloads[i])]);
+    }
+    // Garbage collection of dead request ids: bounded, and not on every round.
+    if (++this.applyRounds % 64 === 0) await r.data.collectDedupe(now, 512);
+    // Written with the next batch (synced or not): the applied index travels with the data,
+    // the durable log covers a crash, and reads see the overlay meanwhile.
+    this.groupCommit.stage(r.data.takeBatch());
+    this.metrics.commits.inc({ cell: r.cellId }, rd.committedEntries.length);
+    this.metrics.expiredKeys.inc(r.data.expiredDeleted);
+    r.data.expiredDeleted = 0;
+    for (const [e, results] of applied) r.onApplied(e, results);
   }
 
   private sendMessages(readies: [Replica, Ready][], which: (m: Message) => boolean): void {

@@ -25,6 +25,15 @@ export interface WriteWaiter {
   readonly resolve: (r: { results: OpResult[]; index: number }) => void;
   readonly reject: (e: KvError) => void;
   readonly deadline: number;
+  /** Raft phase hooks of a traced write (node/tracing.ts); only read when tracing is on. */
+  readonly trace?: WriteTraceHooks;
+}
+
+export interface WriteTraceHooks {
+  /** The command went into the Raft entry at `index` (with `commands` commands in all). */
+  proposed(index: number, term: number, commands: number): void;
+  /** That entry is committed: durable on a majority (it reached Ready.committedEntries). */
+  committed(): void;
 }
 
 export interface ReadWaiter {
@@ -102,8 +111,11 @@ export class Replica {
       heartbeatTicks: number;
       random: () => number;
       limits: ReplicaLimits;
+      /** Tracing on: call the waiters' trace hooks (never touched when off). */
+      traced?: boolean;
     },
   ) {
+    this.traced = opts.traced ?? false;
     this.range = opts.range;
     this.epoch = opts.epoch;
     this.conf = data.applied.confState;
@@ -131,6 +143,7 @@ export class Replica {
   }
 
   private readonly limits: ReplicaLimits;
+  private readonly traced: boolean;
 
   get isLeader(): boolean {
     return this.raft.status().role === 'leader';
@@ -183,6 +196,7 @@ export class Replica {
         break;
       }
       this.proposals.set(r.index, { term: r.term, waiters: batch });
+      if (this.traced) for (const w of batch) w.trace?.proposed(r.index, r.term, batch.length);
       proposed += batch.length;
     }
     if (this.readQueue.length > 0) {
@@ -211,6 +225,14 @@ export class Replica {
       if (!waiters) continue;
       this.readsByContext.delete(rs.context);
       this.readsAwaitingApply.push({ index: rs.index, waiters });
+    }
+  }
+
+  /** Tracing: these entries just became committed; tells the traced writes proposed here. */
+  traceCommitted(entries: readonly Entry[]): void {
+    for (const e of entries) {
+      const p = this.proposals.get(e.index);
+      if (p !== undefined && p.term === e.term) for (const w of p.waiters) w.trace?.committed();
     }
   }
 

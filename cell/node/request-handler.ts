@@ -9,13 +9,15 @@ import { MAX_KEY_BYTES, compareBytes, namespacedKey, splitNamespacedKey, tenantP
 import { decodeCellRequest, encodeCellResponse } from '../../shared/codec/index.js';
 import { META_CELL_ID } from '../../shared/directory.js';
 import { isLive } from '../kv/kv-apply.js';
-import { dataKeyToNs, dataRange, expiryKeyToNs, expiryRangeUntil } from '../kv/data-keys.js';
+import { dataKeyToNs, dataRange, expiryKeyToNs, expiryRangeUntil, usageRange } from '../kv/data-keys.js';
 import { decodeStoredValue } from '../kv/value-codec.js';
 import { dedupeCutoffCommand } from '../kv/cell-data.js';
 import type { CellNode } from './node.js';
-import type { Replica } from './replica.js';
+import type { Replica, WriteWaiter } from './replica.js';
+import { traceIdOf, type RequestTrace } from './tracing.js';
 import type { Logger } from './log.js';
 import { MetaCommandSchema } from './meta.js';
+import { usageReport } from './usage-report.js';
 
 const MAX_OPS_PER_REQUEST = 1000;
 const MAX_SCAN_LIMIT = 10_000;
@@ -46,6 +48,8 @@ function inRange(r: Replica, nsKey: Uint8Array): boolean {
 export class RequestHandler {
   private readonly expiring = new Set<string>();
   private readonly dedupeWindow = new Map<string, { at: number; added: number }>();
+  /** The SERVER span of each traced request in flight (only filled when tracing is on). */
+  private readonly traces = new WeakMap<CellRequest, RequestTrace>();
 
   constructor(
     private readonly node: CellNode,
@@ -60,13 +64,17 @@ export class RequestHandler {
       reply(encodeCellResponse(errorResponse(new KvError('INVALID_ARGUMENT', `malformed cell request: ${(e as Error).message}`))));
       return;
     }
+    // Tracing off: one null check, nothing else per request.
+    const rt = this.node.tracing === null ? null : this.node.tracing.startRequest(req);
+    if (rt !== null) this.traces.set(req, rt);
     this.process(req)
       .catch((e: unknown) => {
         if (e instanceof KvError) return errorResponse(e);
-        this.log.error({ err: e, cell: req.cellId }, 'request failed');
+        this.log.error({ err: e, cell: req.cellId, trace_id: rt?.traceId ?? traceIdOf(req.traceparent), span_id: rt?.spanId }, 'request failed');
         return errorResponse(new KvError('INTERNAL', 'internal error; the request may be retried'));
       })
       .then((resp) => {
+        rt?.end(resp);
         this.node.metrics.requests.inc({ outcome: resp.status === 'ok' ? 'ok' : (resp.code ?? 'error') });
         reply(encodeCellResponse(resp));
       });
@@ -135,7 +143,9 @@ export class RequestHandler {
     }
     const cmd: WriteCommand = { kind: 'write', requestId: req.requestId, tenant: req.tenant, nowMs: Date.now(), atomic: req.atomic, ops };
     return new Promise((resolve, reject) => {
-      r.enqueueWrite({ cmd, resolve, reject, deadline: Date.now() + this.node.cfg.requestTimeoutMs });
+      const w: WriteWaiter = { cmd, resolve, reject, deadline: Date.now() + this.node.cfg.requestTimeoutMs };
+      const rt = this.node.tracing === null ? undefined : this.traces.get(req);
+      r.enqueueWrite(rt === undefined ? w : rt.traceWrite(w));
       this.node.schedulePump();
     });
   }
@@ -159,7 +169,8 @@ export class RequestHandler {
     return new Promise<T>((resolve, reject) => {
       const waiter = { run: (applied: number) => void run(applied, 0).then(resolve, reject), reject, deadline };
       if (consistency === 'linearizable') {
-        r.enqueueLinearizableRead(waiter);
+        const rt = this.node.tracing === null ? undefined : this.traces.get(req);
+        r.enqueueLinearizableRead(rt === undefined ? waiter : rt.traceReadIndex(waiter));
         this.node.schedulePump();
       } else if (consistency === 'session') {
         r.whenApplied(Number(req.sessionIndex), waiter);
@@ -245,8 +256,8 @@ export class RequestHandler {
   }
 
   /**
-   * A hash of the cell's data (keys, values, metadata) at one applied index, so replicas can
-   * be compared. Retried while applies move underneath it (bounded).
+   * A hash of the cell's data (keys, values, metadata) and tenant usage counters at one applied
+   * index, so replicas can be compared. Retried while applies move underneath it (bounded).
    */
   private async digest(cellId: string): Promise<{ cell: string; applied: number; digest: string; keys: number }> {
     const r = this.node.replicas.get(cellId);
@@ -260,6 +271,11 @@ export class RequestHandler {
         h.update(k);
         h.update(v);
         keys++;
+      }
+      // Usage counters must agree too (they are state-machine data); `keys` counts data only.
+      for await (const [k, v] of this.node.db.kv.iterator(usageRange(cellId))) {
+        h.update(k);
+        h.update(v);
       }
       if (r.data.applied.index === before) return { cell: cellId, applied: before, digest: h.digest('hex'), keys };
       await new Promise((res) => setTimeout(res, 10));
@@ -282,6 +298,9 @@ export class RequestHandler {
       if (req.op === 'digest' && req.cell) {
         return enc({ ok: true, ...(await this.digest(req.cell)) });
       }
+      if (req.op === 'usage') {
+        return enc({ ok: true, node: this.node.cfg.nodeId, ...(await usageReport(this.node.replicas.values(), req)) });
+      }
       if (req.op === 'tenants') {
         return enc({ ok: true, tenants: this.node.meta?.tenantList() ?? [] });
       }
@@ -298,7 +317,7 @@ export class RequestHandler {
         this.node.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, digest or transfer' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest or transfer' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
       return enc({ ok: false, code, message: (e as Error).message });

@@ -1,5 +1,6 @@
 // State-machine snapshots of one cell as raw LevelDB pairs: the cell's data range with the
-// expiry index of those keys, its dedupe table, its meta documents and its applied state.
+// expiry index of those keys, its dedupe table, its meta documents, its tenant usage counters
+// and its applied state.
 // Built from one LevelDB iterator pass while no apply of the cell is in flight, so the pairs
 // are exactly the state at the applied index; installed by replacing the same key sets.
 
@@ -13,12 +14,13 @@ import {
   expiryKey,
   dataKeyToNs,
   metaDocRange,
+  usageRange,
 } from '../kv/data-keys.js';
 import type { BatchOp, KvDb } from '../kv/kv-db.js';
 import type { CellRange } from './replica.js';
 
 function cellRanges(cellId: string): { gte: Uint8Array; lt: Uint8Array }[] {
-  return [dedupeRange(cellId), dedupeAgeRange(cellId, Number.MAX_SAFE_INTEGER), metaDocRange(cellId)];
+  return [dedupeRange(cellId), dedupeAgeRange(cellId, Number.MAX_SAFE_INTEGER), metaDocRange(cellId), usageRange(cellId)];
 }
 
 export async function buildSnapshotData(db: KvDb, cellId: string, range: CellRange): Promise<Uint8Array> {

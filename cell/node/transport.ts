@@ -4,9 +4,11 @@
 // Subjects:
 //   cellkv.raft.<nodeId>      Raft envelopes for that node (publish, no reply)
 //   cellkv.node.<nodeId>      cell requests served by that node (request-reply, binary)
+//   cellkv.node.<nodeId>.batch  the same, coalesced: many requests in one message, one reply
 //   cellkv.dir                directory lookups, any node answers (queue group, JSON)
 //   cellkv.admin.<nodeId>     admin requests to one node (JSON)
 
+import { BATCH_SUBJECT_SUFFIX, serveRequestBatch } from '../../shared/request-batcher.js';
 import { connect, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
 
 export const SUBJECTS = {
@@ -34,6 +36,7 @@ export class NodeTransport {
     const nc = await connect({
       servers,
       name: `cellkv-node-${nodeId}`,
+      noAsyncTraces: true, // no Error captured per request on the hot path
       // Own AZ's server first (the list order), the others only as fallbacks.
       noRandomize: true,
       maxReconnectAttempts: -1,
@@ -47,6 +50,8 @@ export class NodeTransport {
     };
     serve(SUBJECTS.raft(nodeId), undefined, (m) => handlers.onRaft(m.data));
     serve(SUBJECTS.node(nodeId), undefined, (m) => handlers.onRequest(m.data, (b) => m.respond(b)));
+    // Coalesced requests from gateways (shared/request-batcher.ts): one NATS message, one reply.
+    serve(SUBJECTS.node(nodeId) + BATCH_SUBJECT_SUFFIX, undefined, (m) => serveRequestBatch(m, handlers.onRequest, () => undefined));
     serve(SUBJECTS.directory, 'cellkv-nodes', (m) => handlers.onDirectory((b) => m.respond(b)));
     serve(SUBJECTS.admin(nodeId), undefined, (m) => handlers.onAdmin(m.data, (b) => m.respond(b)));
     await nc.flush();

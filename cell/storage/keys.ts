@@ -12,7 +12,8 @@
 //   0x13 | len | cellId | requestId        request-id dedupe table      (cell/kv/data-keys.ts)
 //   0x14 | cellId                          replica registry of this node (cells it hosts,
 //                                          cell/node/replica-registry.ts)
-//   0x15, 0x17                             dedupe age index, meta documents (data-keys.ts)
+//   0x15, 0x17, 0x18                       dedupe age index, meta documents, tenant usage
+//                                          counters (data-keys.ts)
 //
 // The cell id inside a log key is length-prefixed so that one cell's log range can never
 // contain another cell's keys ("a" vs "ab"), and the index is big-endian so LevelDB's

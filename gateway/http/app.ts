@@ -8,6 +8,9 @@ import type { GatewayCore } from '../core.js';
 import type { InflightLimiter } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
+import type { TenantAdmin } from '../tenant-admin.js';
+import type { GatewayTracing } from '../tracing.js';
+import { adminRoutes } from './admin-routes.js';
 import { apiRoutes } from './api-routes.js';
 import { errorResponse, jsonResponse, methodNotAllowed, problemResponse, rawPath, type GatewayEnv } from './context.js';
 import { kvRoutes } from './kv-routes.js';
@@ -22,6 +25,10 @@ export interface HttpAppDeps {
   readonly maxBatchBytes: number;
   /** Readiness: NATS connected and the directory fetched. */
   readonly health: () => { readonly nats: boolean; readonly ready: boolean };
+  /** SERVER spans when telemetry is enabled; ids-only tracing when absent. */
+  readonly tracing?: GatewayTracing;
+  /** Tenants, quotas and hot keys under /v1/admin (absent: those routes are 404). */
+  readonly admin?: TenantAdmin;
 }
 
 /** Known paths and their methods, for 405 (vs 404) on unmatched requests. */
@@ -29,18 +36,21 @@ const ROUTE_METHODS: readonly [RegExp, readonly string[]][] = [
   [/^\/v1\/kv\//, ['GET', 'HEAD', 'PUT', 'DELETE']],
   [/^\/v1\/batch$/, ['POST']],
   [/^\/v1\/scan$/, ['GET', 'HEAD']],
-  [/^\/v1\/admin\/(cells|nodes)$/, ['GET', 'HEAD']],
+  [/^\/v1\/admin\/(cells|nodes|tenants|hot-keys)$/, ['GET', 'HEAD']],
+  [/^\/v1\/admin\/tenants\/[^/]+$/, ['GET', 'HEAD', 'PUT', 'DELETE']],
+  [/^\/v1\/admin\/tenants\/[^/]+\/usage$/, ['GET', 'HEAD']],
   [/^\/(healthz|readyz|metrics)$/, ['GET', 'HEAD']],
 ];
 
 export function createHttpApp(d: HttpAppDeps): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>({ getPath: (req, opts) => rawPath(req, opts?.env) });
 
-  app.use('*', observe(d.log, d.metrics));
+  app.use('*', observe(d.log, d.metrics, d.tracing));
   app.use('/v1/*', shed(d.limiter));
   const auth = authenticate(d.verifier, d.metrics);
   kvRoutes(app, d.core, auth);
   apiRoutes(app, d.core, auth, { maxBatchBytes: d.maxBatchBytes });
+  if (d.admin) adminRoutes(app, d.admin, auth);
 
   app.get('/healthz', () => jsonResponse({ ok: true }, 200));
   app.get('/readyz', () => {

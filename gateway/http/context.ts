@@ -50,7 +50,9 @@ export function toKvError(e: unknown): KvError {
 
 export function problemResponse(p: Problem, extraHeaders: Record<string, string> = {}): Response {
   const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store', ...extraHeaders };
-  if (needsRetryAfter(p.status)) headers['retry-after'] = String(DEFAULT_RETRY_AFTER_S);
+  // A computed wait (e.g. from a tenant's token bucket) travels as the `retryAfter` extension.
+  const retryAfter = p['retryAfter'];
+  if (needsRetryAfter(p.status)) headers['retry-after'] = String(typeof retryAfter === 'number' && retryAfter > 0 ? Math.ceil(retryAfter) : DEFAULT_RETRY_AFTER_S);
   if (p.status === 401) headers['www-authenticate'] = `Bearer realm="cellkv", error="invalid_token", error_description="${p.detail.replace(/["\\\r\n]/g, ' ')}"`;
   if (p.status === 412 && typeof p['currentVersion'] === 'string') headers['etag'] = `"${p['currentVersion']}"`;
   return new Response(JSON.stringify(p), { status: p.status, headers });

@@ -2,11 +2,12 @@
 // shedding for the API, and bearer-token authentication per route.
 
 import type { MiddlewareHandler } from 'hono';
+import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import { requireScope, type Scope, type TokenVerifier } from '../auth.js';
 import type { InflightLimiter } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { runWithTrace, startTrace } from '../tracing.js';
+import { GatewayTracing, httpHeaderGetter, runWithTrace, startTrace } from '../tracing.js';
 import { errorResponse, rawPath, toKvError, type Ctx, type GatewayEnv } from './context.js';
 
 /** A coarse route label for metrics and logs (bounded cardinality: never the key). */
@@ -19,20 +20,43 @@ export function routeLabel(path: string): string {
   return 'other';
 }
 
-/** Starts the request's span (W3C traceparent in, X-Trace-Id out), logs and measures it. */
-export function observe(log: Logger, metrics: GatewayMetrics): MiddlewareHandler<GatewayEnv> {
+/** http.route of each route label: a template, never a key. */
+const ROUTE_TEMPLATES: Readonly<Record<string, string>> = {
+  kv: '/v1/kv/{key}',
+  batch: '/v1/batch',
+  scan: '/v1/scan',
+  admin: '/v1/admin/{resource}',
+  healthz: '/healthz',
+  readyz: '/readyz',
+  metrics: '/metrics',
+};
+
+const UNTRACED = new GatewayTracing();
+
+/**
+ * Starts the request's SERVER span (W3C traceparent in, X-Trace-Id out), logs and measures it.
+ * With telemetry disabled the trace is ids only (no span objects on the hot path).
+ */
+export function observe(log: Logger, metrics: GatewayMetrics, tracing: GatewayTracing = UNTRACED): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
     const started = performance.now();
-    const trace = startTrace(c.req.header('traceparent'));
+    const route = routeLabel(rawPath(c.req.raw, c.env));
+    const method = c.req.method;
+    const template = ROUTE_TEMPLATES[route];
+    const trace = tracing.enabled
+      ? tracing.startServer(template ? `${method} ${template}` : method, c.req.raw.headers, httpHeaderGetter, template ? { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_HTTP_ROUTE]: template } : { [ATTR_HTTP_REQUEST_METHOD]: method })
+      : startTrace(c.req.header('traceparent'));
     c.set('trace', trace);
     await runWithTrace(trace, () => next());
-    const route = routeLabel(rawPath(c.req.raw, c.env));
     const status = c.res.status;
     const seconds = (performance.now() - started) / 1000;
     metrics.httpRequests.inc({ route, method: c.req.method, status: String(status) });
     metrics.httpDuration.observe({ route }, seconds);
     c.res.headers.set('x-trace-id', trace.traceId);
     const principal = c.get('principal');
+    if (trace.span !== null) {
+      tracing.endServer(trace, status, principal ? { [ATTR_HTTP_RESPONSE_STATUS_CODE]: status, 'cellkv.tenant': principal.tenant } : { [ATTR_HTTP_RESPONSE_STATUS_CODE]: status });
+    }
     const entry = { trace_id: trace.traceId, span_id: trace.spanId, method: c.req.method, route, status, ms: Math.round(seconds * 1000), tenant: principal?.tenant };
     if (status >= 500) log.warn(entry, 'request failed');
     else log.info(entry, 'request');

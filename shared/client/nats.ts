@@ -88,6 +88,7 @@ export class CellkvNatsClient implements CellkvClient {
       this.conn = connect({
         servers,
         name: 'cellkv-client',
+        noAsyncTraces: true, // no Error captured per request on the hot path
         maxReconnectAttempts: -1,
         ...(this.opts.user !== undefined ? { user: this.opts.user, pass: this.opts.pass ?? '' } : {}),
         ...(this.opts.inboxPrefix !== undefined ? { inboxPrefix: this.opts.inboxPrefix } : {}),

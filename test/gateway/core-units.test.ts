@@ -14,9 +14,7 @@ import { InflightLimiter } from '../../gateway/limits.js';
 import { silentLogger } from '../../gateway/log.js';
 import { GatewayMetrics } from '../../gateway/metrics.js';
 import { NO_SESSION, SessionTokens } from '../../gateway/session.js';
-import { parseTraceparent, runWithTrace, startTrace, traceCellRequest } from '../../gateway/tracing.js';
-import { decodeCellRequest, encodeCellRequest } from '../../shared/codec/index.js';
-import type { CellRequest } from '../../shared/cell-protocol.js';
+import { GatewayTracing, parseTraceparent, runWithTrace, startTrace } from '../../gateway/tracing.js';
 import { KvError } from '../../shared/errors.js';
 import { namespacedKey } from '../../shared/keys.js';
 import { FakeCells } from './fake-cells.js';
@@ -230,20 +228,20 @@ describe('codecs', () => {
     assert.equal(requestIdFor('acme', null, []), undefined);
   });
 
-  test('traceparent: parsed, continued, and written into the cell request and a NATS header', () => {
+  test('traceparent: parsed, continued, and handed to the cell client with each request', async () => {
     assert.equal(parseTraceparent('00-00000000000000000000000000000000-00f067aa0ba902b7-01'), null);
     assert.equal(parseTraceparent('01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'), null);
     const t = startTrace('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
     assert.equal(t.traceId, '4bf92f3577b34da6a3ce929d0e0e4736');
     assert.notEqual(t.spanId, '00f067aa0ba902b7');
-    const req: CellRequest = {
-      cellId: 'c1', epoch: 1, requestId: 'r', tenant: 'acme', consistency: 'linearizable', sessionIndex: 0n, maxStalenessMs: 0,
-      atomic: false, ops: [{ op: 'get', key: te.encode('k') }], scan: null, traceparent: '',
-    };
-    const out = runWithTrace(t, () => traceCellRequest('cellkv.node.n1', encodeCellRequest(req), { timeout: 100 }));
-    assert.equal(decodeCellRequest(out.payload).traceparent, t.traceparent);
-    assert.equal(out.opts.headers?.get('traceparent'), t.traceparent);
-    const untouched = traceCellRequest('cellkv.node.n1', encodeCellRequest(req), { timeout: 100 });
-    assert.equal(decodeCellRequest(untouched.payload).traceparent, '', 'no trace outside a request');
+    // CellClient encodes RequestOptions.traceparent into the request and a NATS header itself
+    // (test/gateway/front-doors.test.ts checks both on the wire).
+    const cells = split();
+    const port = new GatewayTracing().wrapAccess(cells).port();
+    await runWithTrace(t, () => port.request('acme', [{ op: 'get', key: te.encode('k') }], { requestId: 'r' }));
+    assert.equal(cells.calls[0]!.opts.traceparent, t.traceparent);
+    assert.equal(cells.calls[0]!.opts.requestId, 'r');
+    await port.request('acme', [{ op: 'get', key: te.encode('k') }]);
+    assert.equal(cells.calls[1]!.opts.traceparent, undefined, 'no trace outside a request');
   });
 });
