@@ -57,6 +57,24 @@ interface LocalDelta {
   readonly unknown: boolean;
 }
 
+/** A tenant's local writes not yet covered by a usage report, with running sums (O(1) reads). */
+interface LocalWrites {
+  deltas: LocalDelta[];
+  keys: number;
+  bytes: number;
+  unknown: number;
+}
+
+function sumUp(deltas: LocalDelta[]): LocalWrites {
+  const w: LocalWrites = { deltas, keys: 0, bytes: 0, unknown: 0 };
+  for (const d of deltas) {
+    w.keys += d.keys;
+    w.bytes += d.bytes;
+    if (d.unknown) w.unknown++;
+  }
+  return w;
+}
+
 /** Usage older than this is not trusted for enforcement (fail open). */
 const STALE_USAGE_INTERVALS = 10;
 const MIN_STALE_USAGE_MS = 30_000;
@@ -68,7 +86,7 @@ const sized = (l: QuotaLimits | null | undefined): boolean => !!l && (l.maxKeys 
 export class QuotaService {
   private records = new Map<string, TenantRecord>();
   private readonly usage = new Map<string, UsageState>();
-  private readonly local = new Map<string, LocalDelta[]>();
+  private readonly local = new Map<string, LocalWrites>();
   private localCount = 0;
   /** Tenants without a record that wrote recently (usage is fetched for them when a default quota limits size). */
   private readonly active = new Map<string, true>();
@@ -110,13 +128,8 @@ export class QuotaService {
   usageOf(tenant: string): TenantUsage | null {
     const u = this.usage.get(tenant);
     if (!u || this.clock() - u.at > Math.max(MIN_STALE_USAGE_MS, STALE_USAGE_INTERVALS * this.opts.refreshMs)) return null;
-    let keys = u.keys;
-    let bytes = u.bytes;
-    for (const d of this.local.get(tenant) ?? []) {
-      keys += d.keys;
-      bytes += d.bytes;
-    }
-    return { keys: Math.max(0, keys), bytes: Math.max(0, bytes) };
+    const l = this.local.get(tenant);
+    return { keys: Math.max(0, u.keys + (l?.keys ?? 0)), bytes: Math.max(0, u.bytes + (l?.bytes ?? 0)) };
   }
 
   /** Milliseconds since the last complete refresh, null before the first. */
@@ -183,7 +196,7 @@ export class QuotaService {
    */
   settle(ticket: WriteTicket | null, done: readonly (SettledWrite | null)[]): void {
     if (!ticket) return;
-    let list = this.local.get(ticket.tenant);
+    let l = this.local.get(ticket.tenant);
     ticket.intents.forEach((i, n) => {
       const w = done[n];
       if (!w || this.localCount >= MAX_LOCAL_DELTAS) return;
@@ -199,8 +212,11 @@ export class QuotaService {
         bytes = -(old ?? 0);
       }
       if (keys === 0 && bytes === 0 && !unknown) return;
-      if (!list) this.local.set(ticket.tenant, (list = []));
-      list.push({ cell: w.cell, index: Number(w.index), keys, bytes, unknown });
+      if (!l) this.local.set(ticket.tenant, (l = sumUp([])));
+      l.deltas.push({ cell: w.cell, index: Number(w.index), keys, bytes, unknown });
+      l.keys += keys;
+      l.bytes += bytes;
+      if (unknown) l.unknown++;
       this.localCount++;
     });
   }
@@ -238,7 +254,7 @@ export class QuotaService {
       for (const t of this.usage.keys()) if (!keep.has(t)) this.usage.delete(t);
       for (const [t, l] of this.local) {
         if (keep.has(t)) continue;
-        this.localCount -= l.length;
+        this.localCount -= l.deltas.length;
         this.local.delete(t);
       }
       this.lastRefreshAt = started;
@@ -262,14 +278,14 @@ export class QuotaService {
     const prev = this.usage.get(tenant);
     if (prev) for (const [cell, idx] of prev.asOf) if ((applied.get(cell) ?? idx) < idx) return;
     this.usage.set(tenant, { keys: u.keys, bytes: u.bytes, asOf: applied, at: started });
-    const list = this.local.get(tenant);
-    if (!list) return;
-    const kept = list.filter((d) => {
+    const l = this.local.get(tenant);
+    if (!l) return;
+    const kept = l.deltas.filter((d) => {
       const a = d.cell === null ? undefined : applied.get(d.cell);
       return a !== undefined && a < d.index;
     });
-    this.localCount -= list.length - kept.length;
-    if (kept.length > 0) this.local.set(tenant, kept);
+    this.localCount -= l.deltas.length - kept.length;
+    if (kept.length > 0) this.local.set(tenant, sumUp(kept));
     else this.local.delete(tenant);
   }
 
@@ -283,7 +299,7 @@ export class QuotaService {
     if (!source) return Promise.resolve();
     const now = this.clock();
     const last = this.recheck.get(tenant);
-    const doubtful = this.local.get(tenant)?.some((d) => d.unknown) ?? false;
+    const doubtful = (this.local.get(tenant)?.unknown ?? 0) > 0;
     if (last && !doubtful && now - last.at < Math.max(20, Math.min(250, this.opts.refreshMs / 10))) return last.done;
     if (this.recheck.size >= this.opts.maxTenants) this.recheck.clear();
     const done = this.fetchUsage(source, [tenant], now).catch(() => undefined);

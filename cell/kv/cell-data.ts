@@ -61,6 +61,67 @@ function parseDedupeCutoff(json: string): number | null {
 
 const hex = (k: Uint8Array) => Buffer.from(k.buffer, k.byteOffset, k.length).toString('hex');
 
+/** Default bound of a cell's value cache, in (approximate) bytes. */
+export const DEFAULT_VALUE_CACHE_BYTES = 32 * 1024 * 1024;
+const CACHE_ENTRY_OVERHEAD = 96;
+
+function cachedSize(h: string, v: StoredValue | null): number {
+  return h.length + CACHE_ENTRY_OVERHEAD + (v === null ? 0 : v.value.length);
+}
+
+/**
+ * The current value of recently written or read keys (null = known absent): reads and the
+ * apply loop's prefetch skip LevelDB (a thread-pool round trip each) for them. It always
+ * equals what the overlay or LevelDB would answer: every staged write goes through it, a
+ * snapshot install clears it, and a LevelDB read is only cached when no write happened while
+ * it was in flight (else the read may have seen an older value).
+ */
+class ValueCache {
+  private readonly map = new Map<string, StoredValue | null>();
+  private bytes = 0;
+  /** Bumped by every write: a read begun before a write must not fill the cache. */
+  writeEpoch = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(h: string): StoredValue | null | undefined {
+    return this.map.get(h);
+  }
+
+  /** A staged write: the new current value. */
+  write(h: string, v: StoredValue | null): void {
+    this.writeEpoch++;
+    this.set(h, v);
+  }
+
+  /** A value read from LevelDB at `epoch`: kept only if nothing was written since. */
+  fill(h: string, v: StoredValue | null, epoch: number): void {
+    if (epoch === this.writeEpoch) this.set(h, v);
+  }
+
+  private set(h: string, v: StoredValue | null): void {
+    if (this.maxBytes <= 0) return;
+    const old = this.map.get(h);
+    if (old !== undefined) {
+      this.bytes -= cachedSize(h, old);
+      this.map.delete(h); // re-inserted last: eviction takes the least recently written
+    }
+    this.map.set(h, v);
+    this.bytes += cachedSize(h, v);
+    while (this.bytes > this.maxBytes && this.map.size > 0) {
+      const [k, ov] = this.map.entries().next().value as [string, StoredValue | null];
+      this.map.delete(k);
+      this.bytes -= cachedSize(k, ov);
+    }
+  }
+
+  clear(): void {
+    this.writeEpoch++;
+    this.map.clear();
+    this.bytes = 0;
+  }
+}
+
 export class CellData {
   private overlay = new Map<string, StoredValue | null>();
   private pendingDedupe = new Map<string, Uint8Array>();
@@ -76,6 +137,7 @@ export class CellData {
   readonly usage: UsageCounters;
   /** The entry being applied, while applyEntry runs. */
   private applying: number | null = null;
+  private readonly cache: ValueCache;
 
   private constructor(
     readonly cellId: string,
@@ -83,9 +145,11 @@ export class CellData {
     state: AppliedState,
     private readonly dedupe: DedupeLimits,
     private readonly metaApplier: MetaApplier | null,
+    valueCacheBytes: number,
   ) {
     this.state = state;
     this.usage = new UsageCounters(cellId, db);
+    this.cache = new ValueCache(valueCacheBytes);
   }
 
   /**
@@ -99,10 +163,11 @@ export class CellData {
     dedupe: DedupeLimits,
     meta: MetaApplier | null,
     initialIndex = 0,
+    valueCacheBytes = DEFAULT_VALUE_CACHE_BYTES,
   ): Promise<CellData> {
     const raw = await db.get(appliedKey(cellId));
     const state = raw ? decodeAppliedState(raw) : { index: initialIndex, confState: initialConf, dedupeCutoffMs: 0 };
-    return new CellData(cellId, db, state, dedupe, meta);
+    return new CellData(cellId, db, state, dedupe, meta, valueCacheBytes);
   }
 
   get applied(): AppliedState {
@@ -121,10 +186,15 @@ export class CellData {
   async read(nsKey: Uint8Array): Promise<StoredValue | null> {
     const h = hex(nsKey);
     if (this.overlay.has(h)) return this.overlay.get(h)!;
+    const cached = this.cache.get(h);
+    if (cached !== undefined) return cached;
     const pre = this.prefetched.get(h);
     if (pre !== undefined) return pre;
+    const epoch = this.cache.writeEpoch;
     const raw = await this.db.get(dataKey(nsKey));
-    return raw ? decodeStoredValue(raw) : null;
+    const v = raw ? decodeStoredValue(raw) : null;
+    this.cache.fill(h, v, epoch);
+    return v;
   }
 
   /**
@@ -145,17 +215,20 @@ export class CellData {
         if (cmd.kind === 'write' && !this.pendingDedupe.has(cmd.requestId)) ids.push(cmd.requestId);
         for (const k of nsKeys) {
           const h = hex(k);
-          if (this.overlay.has(h) || this.prefetched.has(h)) continue;
+          if (this.overlay.has(h) || this.prefetched.has(h) || this.cache.get(h) !== undefined) continue;
           this.prefetched.set(h, null);
           dataKeys.push(dataKey(k));
           dataHex.push(h);
         }
       }
     }
+    const epoch = this.cache.writeEpoch;
     const raws = await this.db.getMany([...dataKeys, ...ids.map((id) => dedupeKey(this.cellId, id))]);
     dataHex.forEach((h, i) => {
       const raw = raws[i];
-      this.prefetched.set(h, raw ? decodeStoredValue(raw) : null);
+      const v = raw ? decodeStoredValue(raw) : null;
+      this.prefetched.set(h, v);
+      this.cache.fill(h, v, epoch);
     });
     ids.forEach((id, i) => {
       const raw = raws[dataKeys.length + i];
@@ -177,7 +250,9 @@ export class CellData {
     const old = await this.read(nsKey);
     this.usage.apply(nsKey, old, v);
     if (old?.meta.expiresAt != null) this.ops.push({ type: 'del', key: expiryKey(old.meta.expiresAt, nsKey) });
-    this.overlay.set(hex(nsKey), v);
+    const h = hex(nsKey);
+    this.overlay.set(h, v);
+    this.cache.write(h, v);
     this.ops.push({ type: 'put', key: dataKey(nsKey), value: encodeStoredValue(v) });
     if (v.meta.expiresAt !== null) this.ops.push({ type: 'put', key: expiryKey(v.meta.expiresAt, nsKey), value: new Uint8Array(0) });
   }
@@ -187,7 +262,9 @@ export class CellData {
     const old = await this.read(nsKey);
     this.usage.apply(nsKey, old, null);
     if (old?.meta.expiresAt != null) this.ops.push({ type: 'del', key: expiryKey(old.meta.expiresAt, nsKey) });
-    this.overlay.set(hex(nsKey), null);
+    const h = hex(nsKey);
+    this.overlay.set(h, null);
+    this.cache.write(h, null);
     this.ops.push({ type: 'del', key: dataKey(nsKey) });
   }
 
@@ -312,6 +389,7 @@ export class CellData {
 
   /** Resets in-memory state after a snapshot install rewrote the data. */
   resetTo(state: AppliedState): void {
+    this.cache.clear();
     this.overlay.clear();
     this.pendingDedupe.clear();
     this.prefetched.clear();

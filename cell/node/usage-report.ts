@@ -2,7 +2,7 @@
 // replica the node hosts, as its state machine counts it (cell/kv/usage.ts). Gateways ask each
 // cell's leader and add the cells up; a follower's answer may lag by its apply lag.
 //
-//   request  {op:"usage", tenants?: string[] (at most 1000), limit?: number (1..10000)}
+//   request  {op:"usage", tenants?: string[] (at most 1000), limit?: number (1..2000 per cell, default 2000)}
 //   answer   {ok:true, node, cells:[{cell, leader, applied, usage:{tenant:{keys,bytes}}, truncated}]}
 
 import { z } from 'zod';
@@ -12,7 +12,8 @@ import type { TenantUsage } from '../kv/usage.js';
 import type { Replica } from './replica.js';
 
 export const MAX_USAGE_TENANTS = 1000;
-export const MAX_USAGE_LIMIT = 10_000;
+// A reply must fit one NATS message (1 MiB by default): ~100 bytes per tenant at most.
+export const MAX_USAGE_LIMIT = 2000;
 
 const UsageRequest = z.object({
   op: z.literal('usage'),
