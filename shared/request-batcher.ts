@@ -13,6 +13,8 @@
 // Wire format (all integers little-endian u32):
 //   batch:  magic 0xCB 0x01 | count | count × (length | bytes)
 //   reply:  magic 0xCB 0x02 | count | count × (length | bytes), in request order.
+//   An empty item in a reply means "did not fit this reply: ask again alone". The item WAS
+//   processed; asking again is safe because cell writes are idempotent by request id.
 
 import type { NatsConnection, Msg, MsgHdrs } from '@nats-io/transport-node';
 
@@ -124,6 +126,13 @@ export class RequestBatcher {
     for (const [k, q] of this.queues) if (q.items.length === 0) this.queues.delete(k);
   }
 
+  private sendAlone(subject: string, it: Pending): void {
+    this.nc.request(subject, it.data, { timeout: it.timeoutMs, ...(it.headers ? { headers: it.headers } : {}) }).then(
+      (m) => it.resolve(m.data),
+      (e: unknown) => it.reject(e instanceof Error ? e : new Error(String(e))),
+    );
+  }
+
   private send(q: Queue): void {
     const items = q.items;
     q.items = [];
@@ -133,11 +142,7 @@ export class RequestBatcher {
     this.stats.requests += items.length;
     if (items.length === 1) {
       // Nothing to coalesce: a plain request (the node serves both subjects).
-      const only = items[0]!;
-      this.nc.request(q.subject, only.data, { timeout: only.timeoutMs, ...(only.headers ? { headers: only.headers } : {}) }).then(
-        (m) => only.resolve(m.data),
-        (e: unknown) => only.reject(e instanceof Error ? e : new Error(String(e))),
-      );
+      this.sendAlone(q.subject, items[0]!);
       return;
     }
     const timeout = Math.max(...items.map((i) => i.timeoutMs));
@@ -160,6 +165,7 @@ export class RequestBatcher {
         items.forEach((it, n) => {
           const r = replies[n];
           if (r === undefined) it.reject(new Error('transport: batch reply is missing an item'));
+          else if (r.length === 0) this.sendAlone(q.subject, it);
           else it.resolve(r);
         });
       },
@@ -177,7 +183,12 @@ export class RequestBatcher {
  * error response at worst). A malformed batch is answered with no items, so the sender fails
  * its requests at once instead of waiting for a timeout; nothing in it ran.
  */
-export function serveRequestBatch(m: Msg, handle: (data: Uint8Array, reply: (b: Uint8Array) => void) => void, onMalformed: (e: Error) => void): void {
+export function serveRequestBatch(
+  m: Msg,
+  handle: (data: Uint8Array, reply: (b: Uint8Array) => void) => void,
+  onMalformed: (e: Error) => void,
+  maxReplyBytes = MAX_BATCH_BYTES,
+): void {
   let items: Uint8Array[];
   try {
     items = decodeRequestBatch(m.data);
@@ -198,7 +209,29 @@ export function serveRequestBatch(m: Msg, handle: (data: Uint8Array, reply: (b: 
       if (answered) return; // an item answers once
       answered = true;
       replies[n] = b;
-      if (--left === 0) m.respond(encodeReplyBatch(replies as Uint8Array[]));
+      if (--left === 0) respondWithin(m, replies as Uint8Array[], maxReplyBytes);
     });
   });
+}
+
+/**
+ * One reply under `maxBytes`: the largest answers are left out (empty items: the sender asks
+ * for them alone) until the rest fits. A reply NATS refuses must never throw into the node.
+ */
+function respondWithin(m: Msg, replies: Uint8Array[], maxBytes: number): void {
+  let total = 6;
+  for (const r of replies) total += 4 + r.length;
+  if (total > maxBytes) {
+    const bySize = replies.map((r, i) => [r.length, i] as const).sort((a, b) => b[0] - a[0]);
+    for (const [len, i] of bySize) {
+      if (total <= maxBytes) break;
+      replies[i] = new Uint8Array(0);
+      total -= len;
+    }
+  }
+  try {
+    m.respond(encodeReplyBatch(replies));
+  } catch {
+    // Closed connection or a reply still too large: the sender times out (ambiguous, safe).
+  }
 }

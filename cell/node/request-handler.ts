@@ -22,6 +22,10 @@ import { usageReport } from './usage-report.js';
 const MAX_OPS_PER_REQUEST = 1000;
 const MAX_SCAN_LIMIT = 10_000;
 const MAX_TTL_MS = 10 * 365 * 24 * 3600 * 1000;
+/** Bytes of keys and values one scan page carries at most (fits NATS's default 1 MiB). */
+export const MAX_SCAN_REPLY_BYTES = 512 * 1024;
+/** Metadata and framing per scan item, roughly (versions, times, attributes). */
+const SCAN_ITEM_OVERHEAD = 64;
 
 function errorResponse(e: KvError): CellResponse {
   return {
@@ -197,6 +201,7 @@ export class RequestHandler {
       await this.node.flushAll(false);
       const items: ScanItem[] = [];
       let resume: Uint8Array | null = null;
+      let bytes = 0;
       if (compareBytes(lo, hi) < 0) {
         const now = Date.now();
         for await (const [k, v] of this.node.db.kv.iterator(dataRange(lo, hi))) {
@@ -205,11 +210,16 @@ export class RequestHandler {
           const ns = dataKeyToNs(k);
           const split = splitNamespacedKey(ns);
           if (!split || split.tenant !== req.tenant) continue;
-          if (items.length === scan.limit) {
+          // A page ends at the item limit or at the byte budget (a reply must fit a NATS
+          // message; the first item always goes, so a scan always makes progress).
+          if (items.length === scan.limit || (items.length > 0 && bytes >= MAX_SCAN_REPLY_BYTES)) {
             resume = split.key.slice();
             break;
           }
-          items.push({ key: ns.slice(prefix.length), value: scan.keysOnly ? null : sv.value.slice(), meta: sv.meta });
+          const key = ns.slice(prefix.length);
+          const value = scan.keysOnly ? null : sv.value.slice();
+          bytes += key.length + (value?.length ?? 0) + SCAN_ITEM_OVERHEAD;
+          items.push({ key, value, meta: sv.meta });
         }
       }
       return okResponse([], applied, { scanItems: items, scanResumeKey: resume, staleAgeMs });

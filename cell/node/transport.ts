@@ -49,11 +49,22 @@ export class NodeTransport {
       subs.push(sub);
     };
     serve(SUBJECTS.raft(nodeId), undefined, (m) => handlers.onRaft(m.data));
-    serve(SUBJECTS.node(nodeId), undefined, (m) => handlers.onRequest(m.data, (b) => m.respond(b)));
+    // A reply NATS refuses (too large, connection closing) is a lost reply: the requester
+    // times out. It must never throw out of a promise callback into the process.
+    const respond = (m: Msg, b: Uint8Array) => {
+      try {
+        m.respond(b);
+      } catch {
+        // see above
+      }
+    };
+    // Coalesced replies leave room under max_payload for headers and framing.
+    const maxReplyBytes = Math.max(64 * 1024, (nc.info?.max_payload ?? 1024 * 1024) - 64 * 1024);
+    serve(SUBJECTS.node(nodeId), undefined, (m) => handlers.onRequest(m.data, (b) => respond(m, b)));
     // Coalesced requests from gateways (shared/request-batcher.ts): one NATS message, one reply.
-    serve(SUBJECTS.node(nodeId) + BATCH_SUBJECT_SUFFIX, undefined, (m) => serveRequestBatch(m, handlers.onRequest, () => undefined));
-    serve(SUBJECTS.directory, 'cellkv-nodes', (m) => handlers.onDirectory((b) => m.respond(b)));
-    serve(SUBJECTS.admin(nodeId), undefined, (m) => handlers.onAdmin(m.data, (b) => m.respond(b)));
+    serve(SUBJECTS.node(nodeId) + BATCH_SUBJECT_SUFFIX, undefined, (m) => serveRequestBatch(m, handlers.onRequest, () => undefined, maxReplyBytes));
+    serve(SUBJECTS.directory, 'cellkv-nodes', (m) => handlers.onDirectory((b) => respond(m, b)));
+    serve(SUBJECTS.admin(nodeId), undefined, (m) => handlers.onAdmin(m.data, (b) => respond(m, b)));
     await nc.flush();
     return new NodeTransport(nc, subs);
   }

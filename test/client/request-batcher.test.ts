@@ -121,3 +121,28 @@ test('a malformed batch is answered at once with no items, and nothing in it run
   assert.deepEqual(decodeReplyBatch(m.data), []);
   assert.equal(served.batches, 1);
 });
+
+test('replies that would not fit one NATS message come back empty and are fetched alone', async () => {
+  served = { plain: 0, batches: 0 };
+  const big = (data: Uint8Array, reply: (b: Uint8Array) => void) => {
+    const size = Number(/size=(\d+)/.exec(td.decode(data))?.[1] ?? 0);
+    reply(new Uint8Array(size).fill(size % 251));
+  };
+  const sub1 = server.subscribe('svc.big', { callback: (_e, m) => { served.plain++; big(m.data, (b) => m.respond(b)); } });
+  const sub2 = server.subscribe('svc.big' + BATCH_SUBJECT_SUFFIX, { callback: (_e, m) => { served.batches++; serveRequestBatch(m, big, () => undefined, 500_000); } });
+  await server.flush();
+  try {
+    const b = new RequestBatcher(client);
+    const sizes = [300_000, 10, 250_000, 20, 300_000];
+    const replies = await Promise.all(sizes.map((n) => b.request('svc.big', te.encode(`size=${n}`), { timeoutMs: 5000, cls: 'read' })));
+    replies.forEach((r, i) => {
+      assert.equal(r.length, sizes[i]);
+      assert.equal(r[0] ?? sizes[i]! % 251, sizes[i]! % 251);
+    });
+    assert.equal(served.batches, 1);
+    assert.ok(served.plain >= 2, `the large answers were fetched alone (${served.plain} plain requests)`);
+  } finally {
+    sub1.unsubscribe();
+    sub2.unsubscribe();
+  }
+});

@@ -288,6 +288,23 @@ describe('scan', () => {
     assert.equal(b64.json<{ items: { key: string }[] }>().items[0]!.key, Buffer.from('t/a').toString('base64'));
   });
 
+  test('a page of large values ends at the byte budget (a reply must fit one NATS message) and the cursor goes on', async () => {
+    const value = new Uint8Array(60 * 1024).fill(7);
+    for (let i = 0; i < 12; i++) assert.ok((await req('PUT', `/v1/kv/big/${String(i).padStart(2, '0')}`, { body: value })).status < 300);
+    const first = (await req('GET', '/v1/scan?prefix=big/&limit=100')).json<{ items: { key: string; value: string }[]; cursor: string | null }>();
+    assert.ok(first.items.length >= 1 && first.items.length < 12, `first page had ${first.items.length} items`);
+    assert.equal(typeof first.cursor, 'string', 'a short page still has a cursor');
+    const keys = first.items.map((i) => i.key);
+    let cursor = first.cursor;
+    for (let pages = 0; cursor && pages < 20; pages++) {
+      const j = (await req('GET', `/v1/scan?prefix=big/&limit=100&cursor=${cursor}`)).json<{ items: { key: string }[]; cursor: string | null }>();
+      keys.push(...j.items.map((i) => i.key));
+      cursor = j.cursor;
+    }
+    assert.deepEqual(keys, Array.from({ length: 12 }, (_, i) => `big/${String(i).padStart(2, '0')}`));
+    assert.equal(first.items[0]!.value.length, 60 * 1024, 'values are whole (UTF-8 text here)');
+  });
+
   test('bad scan parameters are 400', async () => {
     const cases = [
       '/v1/scan?limit=0',
