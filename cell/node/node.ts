@@ -16,13 +16,11 @@ import { MetaState } from './meta.js';
 import { Replica, type CellRange } from './replica.js';
 import { buildSnapshotData, snapshotInstallOps } from './snapshots.js';
 import { NodeTransport } from './transport.js';
+import { RaftMail } from './raft-mail.js';
 import type { NodeConfig } from './config.js';
 import { KvError } from '../../shared/errors.js';
 import { FIRST_DATA_CELL_ID, META_CELL_ID, bytesOfHex, hexOf } from '../../shared/directory.js';
-import { decodeRaftEnvelope, encodeRaftEnvelope, messageSizeBound, type RaftEnvelope } from '../../shared/codec/index.js';
 
-/** Raft envelopes stay well below NATS's default 1 MiB max_payload. */
-const MAX_ENVELOPE_BYTES = 512 * 1024;
 import { openNodeDb, type NodeDb } from '../storage/node-db.js';
 import { RaftLogStore } from '../storage/raft-log-store.js';
 import { GroupCommit } from '../storage/group-commit.js';
@@ -37,6 +35,7 @@ export class CellNode {
   /** Request tracing; null when telemetry is disabled (the hot path checks only this). */
   tracing: CellTracing | null = null;
   private transport: NodeTransport | null = null;
+  private readonly mail: RaftMail;
   private tickTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -61,6 +60,7 @@ export class CellNode {
     this.random = mulberry32(hashString(cfg.nodeId) ^ Date.now());
     this.failpoints = new Failpoints(cfg.failpoints);
     this.requests = new RequestHandler(this, log);
+    this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport);
   }
 
   static async start(cfg: NodeConfig, log: Logger, tracing: CellTracing | null = null): Promise<CellNode> {
@@ -203,7 +203,7 @@ export class CellNode {
     // 0. A leader's appends promise nothing about its own disk: send them now so the
     //    followers' fsync overlaps ours (the core counts our copy only after advance()).
     if (this.failpoints.active && readies.some(([r]) => r.isLeader)) await this.failpoints.hit('beforeLeaderSend');
-    this.sendMessages(readies, (m) => maySendBeforePersist(m));
+    this.mail.send(readies, (m) => maySendBeforePersist(m));
 
     // 1. Persist: snapshots first, then entries and hard state of every cell in one sync.
     let mustSync = false;
@@ -237,7 +237,7 @@ export class CellNode {
 
     // 3. Only now may the rest leave (votes and acknowledgements promise durable state),
     //    and the core learn that what it handed out is persisted.
-    this.sendMessages(readies, (m) => !maySendBeforePersist(m));
+    this.mail.send(readies, (m) => !maySendBeforePersist(m));
     for (const [r] of readies) {
       r.raft.advance();
       r.releaseReads();
@@ -274,78 +274,8 @@ export class CellNode {
     for (const [e, results] of applied) r.onApplied(e, results);
   }
 
-  private sendMessages(readies: [Replica, Ready][], which: (m: Message) => boolean): void {
-    const byNode = new Map<string, RaftEnvelope['items'][number][]>();
-    for (const [r, rd] of readies) {
-      for (const m of rd.messages) {
-        if (!which(m)) continue;
-        if (m.type === 'snapshot' && this.duplicateChunk(r.cellId, m)) continue;
-        let items = byNode.get(m.to);
-        if (!items) byNode.set(m.to, (items = []));
-        items.push({ cellId: r.cellId, message: m });
-        if (m.type === 'snapshot') this.metrics.snapshotSends.inc();
-        if (m.type === 'append' || m.type === 'heartbeat') r.lastLeaderContactMs = Date.now();
-      }
-    }
-    for (const [to, items] of byNode) {
-      // Coalesced per destination, but split below NATS max_payload (a burst of snapshot
-      // chunks must not make one envelope too large to publish).
-      let batch: RaftEnvelope['items'][number][] = [];
-      let bytes = 0;
-      const send = () => {
-        if (batch.length === 0) return;
-        this.transport?.sendRaft(to, encodeRaftEnvelope({ fromNode: this.cfg.nodeId, items: batch }));
-        this.metrics.raftEnvelopesOut.inc();
-        this.metrics.raftMessagesOut.inc(batch.length);
-        batch = [];
-        bytes = 0;
-      };
-      for (const item of items) {
-        const size = messageSizeBound(item.message) + item.cellId.length + 8;
-        if (bytes + size > MAX_ENVELOPE_BYTES) send();
-        batch.push(item);
-        bytes += size;
-      }
-      send();
-    }
-  }
-
-  /** When each snapshot chunk (cell/to/index/offset) was last sent. */
-  private readonly chunkSentAt = new Map<string, number>();
-
-  /**
-   * The core resends the pending snapshot chunk on heartbeat answers, and heartbeats also go
-   * out for every ReadIndex: a burst of answers (a follower that was paused answers everything
-   * it missed at once) would become a burst of identical chunks of up to 1 MiB each. One copy
-   * per heartbeat interval is enough; Raft tolerates the dropped duplicates.
-   */
-  private duplicateChunk(cellId: string, m: Message): boolean {
-    const chunk = m.snapshot;
-    if (!chunk) return false;
-    const key = `${cellId}/${m.to}/${chunk.metadata.index}/${chunk.offset}`;
-    const now = Date.now();
-    const last = this.chunkSentAt.get(key);
-    if (last !== undefined && now - last < this.cfg.heartbeatTicks * this.cfg.tickMs) return true;
-    this.chunkSentAt.set(key, now);
-    if (this.chunkSentAt.size > 256) for (const [k, t] of this.chunkSentAt) if (now - t > 10_000) this.chunkSentAt.delete(k);
-    return false;
-  }
-
   private onRaftEnvelope(data: Uint8Array): void {
-    let env: RaftEnvelope;
-    try {
-      env = decodeRaftEnvelope(data);
-    } catch {
-      return; // garbage on the internal subject: drop it, Raft tolerates loss
-    }
-    const now = Date.now();
-    for (const { cellId, message } of env.items) {
-      const r = this.replicas.get(cellId);
-      if (!r || message.to !== this.cfg.nodeId) continue;
-      if (message.type === 'append' || message.type === 'heartbeat' || message.type === 'snapshot') r.lastLeaderContactMs = now;
-      r.raft.step(message);
-    }
-    this.schedulePump();
+    if (this.mail.receive(data, this.replicas)) this.schedulePump();
   }
 
   private observeLeadership(r: Replica, rd: Ready): void {
