@@ -100,8 +100,12 @@ export async function readBoundedBody(c: Ctx, max: number, what: string): Promis
         else chunks.push(chunk);
       });
       incoming.once('end', () => settle(null));
-      incoming.once('error', () => settle(new KvError('INVALID_ARGUMENT', `${what} was cut off`)));
-      incoming.once('close', () => settle(new KvError('INVALID_ARGUMENT', `${what} was cut off`)));
+      // Built only when it is used: 'close' follows every request, and an Error captures a stack.
+      const cutOff = () => {
+        if (!settled) settle(new KvError('INVALID_ARGUMENT', `${what} was cut off`));
+      };
+      incoming.once('error', cutOff);
+      incoming.once('close', cutOff);
     });
     return joinChunks(chunks, total);
   }
