@@ -8,7 +8,7 @@
 //   npm run bench -- --workload scale --keys 1000000
 //   npm run bench -- --url http://127.0.0.1:8080 --token "$(cat .cellkv/dev-token)"
 
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
@@ -121,6 +121,8 @@ async function options(raw: RawOptions): Promise<BenchOptions & { out: string }>
   }
   const concurrency = int(raw.concurrency, '--concurrency', 1, 100_000);
   const cpuProfDir = raw.cpuProf === undefined || raw.cpuProf === false ? null : typeof raw.cpuProf === 'string' ? resolve(raw.cpuProf) : await mkdtemp(join(tmpdir(), 'cellkv-bench-prof-'));
+  // A directory given on the command line may not exist yet: the profiled processes only write into it.
+  if (cpuProfDir) await mkdir(cpuProfDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return {
     workloads,

@@ -33,7 +33,7 @@ export interface ExistingCellkv {
 
 const NOTES = [
   'cellkv: writes are acknowledged once a majority of the cell\'s replicas has them fsynced (group commit);',
-  '  get = linearizable (leader ReadIndex or lease), get-stale = consistency=stale (any replica); every request carries a JWT the gateway verifies;',
+  '  get = linearizable (leader ReadIndex, batched), get-stale = consistency=stale (any replica); every request carries a JWT the gateway verifies;',
   '  HTTP: undici Pool, keep-alive, one connection per worker; NATS: the front door via shared/client (no retries, no idempotency keys).',
 ];
 
