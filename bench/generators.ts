@@ -10,17 +10,8 @@ import type { KvDriver, TargetSpec } from './peers/types.js';
 import { CELL_STOP, errorsCellOf, newHistogram, opsCellOf, runThreadPhase, sharedCounters, type ThreadPhaseSpec, type ThreadResult } from './loadgen.js';
 import type { Distribution, OpKind } from './workloads.js';
 
-export interface PhaseSpec {
-  readonly workload: string;
-  readonly distribution: Distribution;
-  readonly warmupSeconds: number;
-  readonly seconds: number;
-  readonly concurrency: number;
-  readonly rate: number | null;
-  readonly baseKeys: number;
-  readonly valueBytes: number;
-  readonly seed: number;
-}
+/** A whole phase: the same fields as one thread's share, with `concurrency` and `rate` in total. */
+export type PhaseSpec = Omit<ThreadPhaseSpec, 'threadIndex'>;
 
 export interface PhaseResult {
   readonly ops: number;
