@@ -3,7 +3,7 @@
 // path (normal end, error, SIGINT, even process.exit) kills what was started and removes the
 // temporary directory.
 
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
 
 const live = new Set<ChildProcess>();
@@ -46,18 +46,7 @@ function hookExit(): void {
   process.on('exit', () => cleanupSync());
 }
 
-export function natsServerBinary(): string {
-  for (const p of [process.env['NATS_SERVER'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) {
-    if (!p) continue;
-    try {
-      execFileSync(p, ['--version'], { stdio: 'ignore' });
-      return p;
-    } catch {
-      // try the next one
-    }
-  }
-  throw new Error('nats-server not found: install it (apt-get install -y nats-server) or set NATS_SERVER');
-}
+export { natsServerBinary } from '../scripts/nats-cluster.js';
 
 export interface Spawned {
   readonly proc: ChildProcess;

@@ -39,6 +39,13 @@ export function findNatsServer(): { bin: string; version: string } | null {
   return null;
 }
 
+/** The nats-server binary for tests and harnesses, or an error saying how to get one. */
+export function natsServerBinary(): string {
+  const found = findNatsServer();
+  if (!found) throw new Error('nats-server not found: install it (apt-get install -y nats-server) or set NATS_SERVER');
+  return found.bin;
+}
+
 const HOW_TO_INSTALL = [
   'nats-server is not installed. Install it, then run `npm start` again:',
   '  Debian/Ubuntu:  sudo apt-get update && sudo apt-get install -y nats-server',

@@ -4,7 +4,7 @@
 // messages coalesced per destination node, applies committed entries, and answers clients.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { maySendBeforePersist, type Entry, type Message, type Ready } from '../raft/types.js';
+import { maySendBeforePersist, type Entry, type Ready } from '../raft/types.js';
 import type { OpResult } from '../../shared/cell-protocol.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
@@ -14,9 +14,9 @@ import { Failpoints } from './failpoints.js';
 import { NodeMetrics } from './metrics.js';
 import { MetaState } from './meta.js';
 import { Replica, type CellRange } from './replica.js';
-import { buildSnapshotData, snapshotInstallOps } from './snapshots.js';
 import { NodeTransport } from './transport.js';
 import { RaftMail } from './raft-mail.js';
+import { SnapshotKeeper } from './snapshot-keeper.js';
 import type { NodeConfig } from './config.js';
 import { KvError } from '../../shared/errors.js';
 import { FIRST_DATA_CELL_ID, META_CELL_ID, bytesOfHex, hexOf } from '../../shared/directory.js';
@@ -36,6 +36,7 @@ export class CellNode {
   tracing: CellTracing | null = null;
   private transport: NodeTransport | null = null;
   private readonly mail: RaftMail;
+  private readonly snapshots: SnapshotKeeper;
   private tickTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -60,6 +61,14 @@ export class CellNode {
     this.random = mulberry32(hashString(cfg.nodeId) ^ Date.now());
     this.failpoints = new Failpoints(cfg.failpoints);
     this.requests = new RequestHandler(this, log);
+    this.snapshots = new SnapshotKeeper({
+      cfg,
+      kv,
+      metrics,
+      failpoints: this.failpoints,
+      flushAll: (sync) => this.flushAll(sync),
+      meta: () => this.meta,
+    });
     this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport);
   }
 
@@ -208,7 +217,7 @@ export class CellNode {
     // 1. Persist: snapshots first, then entries and hard state of every cell in one sync.
     let mustSync = false;
     for (const [r, rd] of readies) {
-      if (rd.snapshot) await this.installSnapshot(r, rd);
+      if (rd.snapshot) await this.snapshots.install(r, rd.snapshot);
       if (rd.entries.length > 0) r.log.stageAppend(rd.entries);
       if (rd.hardState) r.log.stageHardState(rd.hardState);
       mustSync ||= rd.mustSync;
@@ -243,7 +252,7 @@ export class CellNode {
       r.releaseReads();
       const st = r.raft.status();
       this.metrics.applyLag.set({ cell: r.cellId }, st.commit - st.applied);
-      await this.maybeCompact(r);
+      await this.snapshots.maybeCompact(r);
     }
     return true;
   }
@@ -296,53 +305,6 @@ export class CellNode {
     if (sync) await this.groupCommit.flush();
     else await this.groupCommit.flushUnsynced();
     for (const [r, g] of generations) r.data.flushed(g);
-  }
-
-  // ---------------------------------------------------------------- snapshots
-
-  private async installSnapshot(r: Replica, rd: Ready): Promise<void> {
-    const snap = rd.snapshot!;
-    if (this.failpoints.active) await this.failpoints.hit('duringSnapshotInstall');
-    await this.flushAll(false);
-    // Data and the log's snapshot metadata become durable together, in one synced unit.
-    r.log.stageSnapshot(snap, await snapshotInstallOps(this.kv, r.cellId, r.range, snap.data));
-    await this.flushAll(true);
-    const data = await CellData.open(r.cellId, this.kv, snap.metadata.confState, { retentionMs: this.cfg.dedupeRetentionMs, maxEntries: this.cfg.dedupeMaxEntries }, null);
-    r.data.resetTo({ ...data.applied, index: snap.metadata.index, confState: snap.metadata.confState });
-    r.conf = snap.metadata.confState;
-    if (r.cellId === META_CELL_ID) await this.meta?.reload(this.kv);
-    r.onSnapshotInstalled(snap.metadata.index);
-    this.metrics.snapshotInstalls.inc();
-  }
-
-  /** Builds a sendable snapshot and compacts the log when it grew long (or one is wanted). */
-  private async maybeCompact(r: Replica): Promise<void> {
-    const applied = r.data.applied.index;
-    // While a snapshot is on its way to a follower, keep the log after it (bounded), so the
-    // follower goes on from the log once it installed it instead of needing a newer one.
-    const keepFrom = Math.max(
-      Math.min(applied - this.cfg.logRetainEntries, ...r.raft.snapshotsInFlight()),
-      applied - this.cfg.logRetainEntries - 4 * this.cfg.snapshotEveryEntries,
-    );
-    const long = keepFrom - r.log.firstIndex() > this.cfg.snapshotEveryEntries - this.cfg.logRetainEntries;
-    const wanted = r.snapshotWanted && (r.sendableSnapshot === null || r.sendableSnapshot.metadata.index < r.log.firstIndex() - 1);
-    if (!long && !wanted) return;
-    r.snapshotWanted = false;
-    if (this.failpoints.active) await this.failpoints.hit('duringSnapshotSend');
-    const term = r.raft.termAt(applied);
-    if (term === null) return;
-    await this.flushAll(false); // the snapshot reads LevelDB: applied data must be in it
-    const data = await buildSnapshotData(this.kv, r.cellId, r.range);
-    const metadata = { index: applied, term, confState: r.conf };
-    r.sendableSnapshot = { metadata, data };
-    if (long) {
-      const upTo = keepFrom;
-      const upToTerm = upTo > 0 ? r.raft.termAt(upTo) : null;
-      if (upToTerm !== null && upTo >= r.log.firstIndex()) {
-        r.log.stageCompact(upTo, { index: upTo, term: upToTerm, confState: r.conf });
-        await this.flushAll(true);
-      }
-    }
   }
 
   // ---------------------------------------------------------------- meta, directory, liveness

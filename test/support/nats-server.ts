@@ -2,25 +2,14 @@
 // them even when a test fails (callers register stop() in `after`).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'net';
+import { natsServerBinary } from '../../scripts/nats-cluster.js';
 import { freePort } from './ports.js';
 
-export function natsServerBinary(): string {
-  for (const p of [process.env['NATS_SERVER'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) {
-    if (!p) continue;
-    try {
-      execFileSync(p, ['--version'], { stdio: 'ignore' });
-      return p;
-    } catch {
-      // try the next
-    }
-  }
-  throw new Error('nats-server not found: install it (apt-get install -y nats-server) or set NATS_SERVER');
-}
+export { natsServerBinary };
 
 export interface NatsServer {
   readonly url: string;

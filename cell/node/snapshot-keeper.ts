@@ -1,0 +1,72 @@
+// A node's snapshot duties for its replicas: installing a snapshot a leader sent (data and
+// log metadata durable together), and building a sendable snapshot and compacting the log
+// once it grew long or a follower needs one.
+
+import type { Snapshot } from '../raft/types.js';
+import { CellData } from '../kv/cell-data.js';
+import type { KvDb } from '../kv/kv-db.js';
+import { META_CELL_ID } from '../../shared/directory.js';
+import type { NodeConfig } from './config.js';
+import type { Failpoints } from './failpoints.js';
+import type { MetaState } from './meta.js';
+import type { NodeMetrics } from './metrics.js';
+import type { Replica } from './replica.js';
+import { buildSnapshotData, snapshotInstallOps } from './snapshots.js';
+
+/** What the keeper needs from its node. */
+export interface SnapshotHost {
+  readonly cfg: NodeConfig;
+  readonly kv: KvDb;
+  readonly metrics: NodeMetrics;
+  readonly failpoints: Failpoints;
+  /** Writes everything staged (synced or not); see CellNode.flushAll. */
+  flushAll(sync: boolean): Promise<void>;
+  meta(): MetaState | null;
+}
+
+export class SnapshotKeeper {
+  constructor(private readonly host: SnapshotHost) {}
+
+  async install(r: Replica, snap: Snapshot): Promise<void> {
+    const { cfg, kv, failpoints } = this.host;
+    if (failpoints.active) await failpoints.hit('duringSnapshotInstall');
+    await this.host.flushAll(false);
+    // Data and the log's snapshot metadata become durable together, in one synced unit.
+    r.log.stageSnapshot(snap, await snapshotInstallOps(kv, r.cellId, r.range, snap.data));
+    await this.host.flushAll(true);
+    const data = await CellData.open(r.cellId, kv, snap.metadata.confState, { retentionMs: cfg.dedupeRetentionMs, maxEntries: cfg.dedupeMaxEntries }, null);
+    r.data.resetTo({ ...data.applied, index: snap.metadata.index, confState: snap.metadata.confState });
+    r.conf = snap.metadata.confState;
+    if (r.cellId === META_CELL_ID) await this.host.meta()?.reload(kv);
+    r.onSnapshotInstalled(snap.metadata.index);
+    this.host.metrics.snapshotInstalls.inc();
+  }
+
+  /** Builds a sendable snapshot and compacts the log when it grew long (or one is wanted). */
+  async maybeCompact(r: Replica): Promise<void> {
+    const { cfg, failpoints } = this.host;
+    const applied = r.data.applied.index;
+    // While a snapshot is on its way to a follower, keep the log after it (bounded), so the
+    // follower goes on from the log once it installed it instead of needing a newer one.
+    const keepFrom = Math.max(
+      Math.min(applied - cfg.logRetainEntries, ...r.raft.snapshotsInFlight()),
+      applied - cfg.logRetainEntries - 4 * cfg.snapshotEveryEntries,
+    );
+    const long = keepFrom - r.log.firstIndex() > cfg.snapshotEveryEntries - cfg.logRetainEntries;
+    const wanted = r.snapshotWanted && (r.sendableSnapshot === null || r.sendableSnapshot.metadata.index < r.log.firstIndex() - 1);
+    if (!long && !wanted) return;
+    r.snapshotWanted = false;
+    if (failpoints.active) await failpoints.hit('duringSnapshotSend');
+    const term = r.raft.termAt(applied);
+    if (term === null) return;
+    await this.host.flushAll(false); // the snapshot reads LevelDB: applied data must be in it
+    const data = await buildSnapshotData(this.host.kv, r.cellId, r.range);
+    r.sendableSnapshot = { metadata: { index: applied, term, confState: r.conf }, data };
+    if (!long) return;
+    const keepTerm = keepFrom > 0 ? r.raft.termAt(keepFrom) : null;
+    if (keepTerm !== null && keepFrom >= r.log.firstIndex()) {
+      r.log.stageCompact(keepFrom, { index: keepFrom, term: keepTerm, confState: r.conf });
+      await this.host.flushAll(true);
+    }
+  }
+}
