@@ -67,6 +67,7 @@ function hasUnappliedConfChanges(r: RaftState): boolean {
 
 function startElection(r: RaftState, kind: 'preVote' | 'vote', transfer: boolean): void {
   if (kind === 'preVote') {
+    if (r.cfg.mutation === 'preCandidateBumpsTerm') r.reset(r.term + 1);
     r.role = 'precandidate';
     r.leader = null;
     r.votes = new Map();
@@ -136,7 +137,8 @@ export function handleVoteResp(r: RaftState, m: Message): void {
   const voteTerm = r.role === 'precandidate' ? r.term + 1 : r.term;
   if (!m.reject && m.term !== voteTerm) return;
   r.votes.set(m.from, !m.reject);
-  const result = voteResult(r.conf, r.votes);
+  const conf = r.cfg.mutation === 'jointVoteIncomingOnly' ? { ...r.conf, votersOutgoing: [] } : r.conf;
+  const result = voteResult(conf, r.votes);
   if (result === 'won') {
     if (r.role === 'precandidate') startElection(r, 'vote', false);
     else becomeLeader(r);

@@ -11,6 +11,7 @@ export function handleAppend(r: RaftState, m: Message): void {
   }
   const lastNew = r.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
   if (lastNew !== null) {
+    if (r.cfg.mutation === 'followerCommitBeyondMatch') r.log.commitTo(Math.min(m.commit, r.log.lastIndex()));
     r.send({ type: 'appendResp', to: m.from, index: lastNew });
     return;
   }

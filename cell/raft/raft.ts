@@ -138,14 +138,16 @@ export class RaftNode {
         // A node that hears from a live leader ignores disruptive candidates (check-quorum).
         if (!force && inLease) return;
       }
-      if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
+      if (m.type === 'preVote' && r.cfg.mutation === 'preVoteBumpsTerm') {
+        r.becomeFollower(m.term, null);
+      } else if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
         // Pre-votes never change terms: a granted pre-vote is for a future term.
       } else if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshot') {
         r.becomeFollower(m.term, m.from);
       } else {
         r.becomeFollower(m.term, null);
       }
-    } else if (m.term < r.term) {
+    } else if (m.term < r.term && !(r.cfg.mutation === 'acceptStaleTermResponses' && (m.type === 'appendResp' || m.type === 'heartbeatResp'))) {
       if (m.type === 'append' || m.type === 'heartbeat') {
         // Tell a stale leader (e.g. one that was paused) about the newer term.
         r.send({ type: 'appendResp', to: m.from });

@@ -28,7 +28,7 @@ export function leaderRead(r: RaftState, context: string, from: NodeId): ReadInd
   if (r.readOnly.full() || r.readsBeforeCommit.length >= r.limits.maxPendingReads) {
     return { ok: false, error: 'OVERLOADED', leaderHint: r.id };
   }
-  if (r.log.term(r.log.committed) !== r.term) {
+  if (r.log.term(r.log.committed) !== r.term && r.cfg.mutation !== 'readIndexBeforeOwnTermCommit') {
     // The commit index is only known to be current once an entry of this term commits.
     r.readsBeforeCommit.push({ context, from });
     return { ok: true };
@@ -68,6 +68,7 @@ function releaseReads(r: RaftState, reads: readonly { context: string; index: nu
 export function bcastHeartbeat(r: RaftState, context: string): void {
   for (const [id, pr] of r.progress) {
     if (id === r.id) continue;
-    r.send({ type: 'heartbeat', to: id, commit: Math.min(pr.match, r.log.committed), context });
+    const commit = r.cfg.mutation === 'heartbeatCommitUnbounded' ? r.log.committed : Math.min(pr.match, r.log.committed);
+    r.send({ type: 'heartbeat', to: id, commit, context });
   }
 }

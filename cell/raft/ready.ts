@@ -37,8 +37,7 @@ export function ready(r: RaftState): Ready {
     mustSync:
       entries.length > 0 ||
       snapshot !== null ||
-      hs.term !== r.prevHardState.term ||
-      hs.vote !== r.prevHardState.vote,
+      (r.cfg.mutation !== 'noSyncOnVote' && (hs.term !== r.prevHardState.term || hs.vote !== r.prevHardState.vote)),
   };
   r.msgs = [];
   r.readStates = [];

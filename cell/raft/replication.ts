@@ -40,7 +40,8 @@ export function appendEntry(r: RaftState, kind: EntryKind, data: Uint8Array): nu
 
 /** Advances the commit index to what a quorum matches; returns whether it moved. */
 export function maybeCommit(r: RaftState): boolean {
-  const mci = committedIndex(r.conf, (id) => r.progress.get(id)?.match ?? 0);
+  const conf = r.cfg.mutation === 'jointCommitIncomingOnly' ? { ...r.conf, votersOutgoing: [] } : r.conf;
+  const mci = committedIndex(conf, (id) => r.progress.get(id)?.match ?? 0);
   let changed: boolean;
   if (r.cfg.mutation === 'commitPreviousTermByCount') {
     const before = r.log.committed;
@@ -174,7 +175,8 @@ export function handleHeartbeatResp(r: RaftState, m: Message, pr: Progress): voi
   } else if (pr.match < r.log.lastIndex()) {
     sendAppend(r, m.from, true);
   }
-  if (m.context !== '') ackReadRound(r, m.context, m.from);
+  if (r.cfg.mutation === 'readAckAnyRound') ackReadRound(r, r.readOnly.lastContext(), m.from);
+  else if (m.context !== '') ackReadRound(r, m.context, m.from);
   // A lost TimeoutNow would stall a transfer for an election timeout: resend it.
   if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) r.send({ type: 'timeoutNow', to: m.from });
 }

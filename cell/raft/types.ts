@@ -168,8 +168,35 @@ export interface RaftStorage {
   snapshot(): Snapshot;
 }
 
-/** Test-only: deliberately broken variants the simulation must catch (mutation testing). */
-export type RaftMutation = 'none' | 'voteTwiceInTerm' | 'commitPreviousTermByCount';
+/**
+ * Test-only: deliberately broken variants the simulation must catch (mutation testing). Each is
+ * a one-line change of a kind found in the bug histories of Raft implementations:
+ * - voteTwiceInTerm: grants a second vote in a term;
+ * - commitPreviousTermByCount: commits an earlier term's entry by counting replicas (Figure 8);
+ * - followerCommitBeyondMatch: a follower commits past the last entry an append verified;
+ * - heartbeatCommitUnbounded: heartbeats carry the leader's commit, not min(match, commit);
+ * - jointCommitIncomingOnly / jointVoteIncomingOnly: joint consensus counts only the incoming half;
+ * - readIndexBeforeOwnTermCommit: a new leader serves reads before committing in its term;
+ * - readAckAnyRound: any heartbeat answer confirms the newest pending read;
+ * - preVoteBumpsTerm: a pre-vote request moves the receiver to the candidate's term;
+ * - preCandidateBumpsTerm: a pre-candidate enters a new term before winning the pre-vote;
+ * - acceptStaleTermResponses: a leader counts append/heartbeat answers of an older term;
+ * - noSyncOnVote: a Ready that changes only term or vote does not ask for an fsync.
+ */
+export type RaftMutation =
+  | 'none'
+  | 'voteTwiceInTerm'
+  | 'commitPreviousTermByCount'
+  | 'followerCommitBeyondMatch'
+  | 'heartbeatCommitUnbounded'
+  | 'jointCommitIncomingOnly'
+  | 'jointVoteIncomingOnly'
+  | 'readIndexBeforeOwnTermCommit'
+  | 'readAckAnyRound'
+  | 'preVoteBumpsTerm'
+  | 'preCandidateBumpsTerm'
+  | 'acceptStaleTermResponses'
+  | 'noSyncOnVote';
 
 export interface RaftConfig {
   readonly id: NodeId;

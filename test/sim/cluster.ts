@@ -5,6 +5,7 @@ import { assert } from '../../cell/raft/assert.js';
 import type { ConfState, Message, NodeId, Status } from '../../cell/raft/types.js';
 import type { ClientMsg, ClientReply, ClientRequest } from './client-protocol.js';
 import { InvariantChecker } from './invariants.js';
+import { QuorumChecker } from './path-invariants.js';
 import { SimNetwork } from './network.js';
 import { NodeHost, type HostOptions } from './node-host.js';
 import type { Rng } from './rng.js';
@@ -26,6 +27,13 @@ export class Cluster {
   readonly net: SimNetwork<Message>;
   readonly clientNet: SimNetwork<ClientMsg>;
   readonly checker = new InvariantChecker();
+  readonly quorum = new QuorumChecker();
+  /** The highest commit index any node has had (updated after every node's turn). */
+  private maxCommit = 0;
+  /** Set by the nemesis: see HostEnv.electionCrashRate. */
+  electionCrashRate = 0;
+  /** Set by the nemesis: a node crashed at an election crash point. */
+  onSelfCrash: (id: NodeId) => void = () => undefined;
   private readonly hosts = new Map<NodeId, NodeHost>();
   private readonly rngTurns: Rng;
   private readonly rngDisk: Rng;
@@ -65,6 +73,11 @@ export class Cluster {
       {
         trace: this.trace,
         checker: this.checker,
+        quorum: this.quorum,
+        maxCommitKnown: () => this.maxCommit,
+        durablyHas: (node, index, term) => this.durablyHas(node, index, term),
+        electionCrashRate: () => this.electionCrashRate,
+        onSelfCrash: (crashed) => this.onSelfCrash(crashed),
         now: () => this.clock,
         sendRaft: (m) => this.net.send(m, this.clock),
         sendClient: (r) => {
@@ -77,6 +90,14 @@ export class Cluster {
     );
     this.hosts.set(id, host);
     return host;
+  }
+
+  private durablyHas(node: NodeId, index: number, term: number): boolean {
+    const h = this.hosts.get(node);
+    if (h === undefined) return false;
+    const s = h.storage;
+    if (s.snapshot().metadata.index >= index) return true;
+    return s.lastIndex() >= index && s.term(index) === term;
   }
 
   private persistDelay(): number {
@@ -181,6 +202,11 @@ export class Cluster {
       if (h !== undefined) h.request(m);
     }
     const order = this.rngTurns.shuffle(this.liveIds());
-    for (const id of order) this.host(id).turn(now);
+    for (const id of order) {
+      const h = this.host(id);
+      h.turn(now);
+      const c = h.status()?.commit ?? 0;
+      if (c > this.maxCommit) this.maxCommit = c;
+    }
   }
 }

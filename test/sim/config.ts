@@ -9,8 +9,36 @@ import type { HostOptions } from './node-host.js';
 import { chooseFaults, type FaultType } from './nemesis.js';
 import { Rng } from './rng.js';
 
-export const MUTATIONS = ['none', 'voteTwiceInTerm', 'commitPreviousTermByCount', 'ackBeforePersist', 'staleReads', 'leaderLocalReads'] as const;
+/** Mutations of the core (cell/raft/, see RaftMutation) the simulation runs with. */
+export const CORE_MUTATIONS = [
+  'voteTwiceInTerm',
+  'commitPreviousTermByCount',
+  'followerCommitBeyondMatch',
+  'heartbeatCommitUnbounded',
+  'jointCommitIncomingOnly',
+  'jointVoteIncomingOnly',
+  'readIndexBeforeOwnTermCommit',
+  'readAckAnyRound',
+  'preVoteBumpsTerm',
+  'preCandidateBumpsTerm',
+  'acceptStaleTermResponses',
+  'noSyncOnVote',
+] as const satisfies readonly Exclude<RaftMutation, 'none'>[];
+
+/**
+ * Mutations of the driver (the persistence contract as a node process follows it):
+ * ackBeforePersist sends every message before persisting; voteRespBeforePersist and
+ * voteBeforePersist send vote answers / vote requests before the vote is durable;
+ * staleReads / leaderLocalReads answer reads from local state without ReadIndex.
+ */
+export const DRIVER_MUTATIONS = ['ackBeforePersist', 'voteRespBeforePersist', 'voteBeforePersist', 'staleReads', 'leaderLocalReads'] as const;
+
+export const MUTATIONS = ['none', ...CORE_MUTATIONS, ...DRIVER_MUTATIONS] as const;
 export type SimMutation = (typeof MUTATIONS)[number];
+
+function coreMutationOf(m: SimMutation): RaftMutation {
+  return (CORE_MUTATIONS as readonly string[]).includes(m) ? (m as RaftMutation) : 'none';
+}
 
 export function isMutation(s: string): s is SimMutation {
   return (MUTATIONS as readonly string[]).includes(s);
@@ -44,7 +72,7 @@ export function deriveConfig(seed: number, o: RunOverrides = {}): { config: SimC
   const mutation = o.mutation ?? 'none';
   const snapshots = faults.includes('snapshot');
   const nodes = o.nodes ?? (r.chance(0.5) ? 3 : 5);
-  const coreMutation: RaftMutation = mutation === 'voteTwiceInTerm' || mutation === 'commitPreviousTermByCount' ? mutation : 'none';
+  const coreMutation = coreMutationOf(mutation);
   const host: HostOptions = {
     electionTicks: ELECTION_TICKS,
     heartbeatTicks: r.pick([1, 2, 3]),
@@ -55,6 +83,7 @@ export function deriveConfig(seed: number, o: RunOverrides = {}): { config: SimC
     snapshotChunkBytes: r.pick([64, 512, 1 << 20]),
     mutation: coreMutation,
     ackBeforePersist: mutation === 'ackBeforePersist',
+    earlyElectionTraffic: mutation === 'voteRespBeforePersist' ? 'voteResp' : mutation === 'voteBeforePersist' ? 'vote' : null,
     localReads: mutation === 'staleReads' ? 'anyNode' : mutation === 'leaderLocalReads' ? 'leaderOnly' : 'off',
     stepWhileBusy: r.chance(0.5),
     earlySend: false, // drawn below with the other late knobs
@@ -75,7 +104,8 @@ export function deriveConfig(seed: number, o: RunOverrides = {}): { config: SimC
   // above (and every other stream of the run) unchanged.
   const l = r.fork('limits');
   const limits = {
-    earlySend: l.chance(0.5),
+    // A node process always sends what may leave early (cell/node/node.ts): most seeds do too.
+    earlySend: l.chance(0.75),
     maxUncommittedBytes: l.pick([4096, 64 << 20]),
     maxCommittedBytesPerReady: l.pick([150, 8 << 20]),
     maxInflightBytes: l.pick([400, 32 << 20]),

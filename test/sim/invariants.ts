@@ -11,6 +11,11 @@ export type FailureKind =
   | 'leader-completeness'
   | 'state-machine-safety'
   | 'durability'
+  | 'commit-index'
+  | 'commit-quorum'
+  | 'vote-quorum'
+  | 'read-index'
+  | 'term-safety'
   | 'liveness'
   | 'convergence'
   | 'linearizability'
@@ -52,9 +57,28 @@ export interface LogView {
   lastIndex(): number;
 }
 
+/** What a node told others, remembered across its crashes (the others remember it). */
+export interface Promises {
+  ackTerm: number;
+  ackIndex: number;
+  voteTerm: number;
+  voteFor: NodeId | null;
+  /** Highest term of any message implying the sender is in that term. */
+  sentTerm: number;
+  sentType: string;
+  /** Highest term this node asked votes in. */
+  campaignTerm: number;
+}
+
+export function noPromises(): Promises {
+  return { ackTerm: 0, ackIndex: 0, voteTerm: 0, voteFor: null, sentTerm: 0, sentType: '', campaignTerm: 0 };
+}
+
 export class InvariantChecker {
   private readonly leaders = new Map<number, NodeId>();
   private readonly committed: (CommittedEntry | undefined)[] = [];
+  /** Term of the entry at each index some node's volatile commit index has covered. */
+  private readonly commitTerms: ({ term: number; by: NodeId } | undefined)[] = [];
   private readonly applied: (AppliedEntry | undefined)[] = [];
   private maxCommitted = 0;
   checks = 0;
@@ -94,14 +118,18 @@ export class InvariantChecker {
    * The persistence contract seen from outside: what a node acknowledged or voted before a
    * crash must still be in its stable storage when it restarts (a lost acknowledged write).
    */
-  onRestart(
-    id: NodeId,
-    promised: { readonly ackTerm: number; readonly ackIndex: number; readonly voteTerm: number; readonly voteFor: NodeId | null },
-    durable: HardState,
-    lastIndex: number,
-  ): void {
+  onRestart(id: NodeId, promised: Promises, durable: HardState, lastIndex: number): void {
     this.checks++;
     if (!this.ackCheck) return;
+    // Anything a node said in a term (other than pre-votes and forwarded reads) tells others it
+    // is in that term: after a restart it must not be in an earlier one.
+    if (promised.sentTerm > durable.term) {
+      fail('durability', `${id} restarted in term ${durable.term} but had sent ${promised.sentType} in term ${promised.sentTerm}`);
+    }
+    // A vote request carries the candidate's own vote: it must be durable before it leaves.
+    if (promised.campaignTerm > 0 && promised.campaignTerm === durable.term && durable.vote !== id) {
+      fail('durability', `${id} campaigned in term ${durable.term} but restarted with vote ${String(durable.vote)}`);
+    }
     if (promised.ackTerm > durable.term || promised.voteTerm > durable.term) {
       fail('durability', `${id} restarted in term ${durable.term} but had answered in term ${Math.max(promised.ackTerm, promised.voteTerm)}`);
     }
@@ -110,6 +138,25 @@ export class InvariantChecker {
     }
     if (promised.voteTerm === durable.term && promised.voteFor !== null && durable.vote !== promised.voteFor) {
       fail('durability', `${id} voted for ${promised.voteFor} in term ${durable.term} but restarted with vote ${String(durable.vote)}`);
+    }
+  }
+
+  /**
+   * A node's volatile commit index covers `index` whose entry has `term` in its log: every
+   * node must agree on that entry, whether or not the commit index was persisted yet. A
+   * follower that commits past what the leader verified fails here at once.
+   */
+  onCommitIndex(id: NodeId, index: number, term: number): void {
+    this.checks++;
+    const prev = this.commitTerms[index];
+    if (prev === undefined) {
+      this.commitTerms[index] = { term, by: id };
+    } else if (prev.term !== term) {
+      fail('commit-index', `${id}'s commit index covers index ${index} of term ${term}, but ${prev.by} committed term ${prev.term} there`);
+    }
+    const durable = this.committed[index];
+    if (durable !== undefined && durable.term !== term) {
+      fail('commit-index', `${id}'s commit index covers index ${index} of term ${term}, but ${durable.by} durably committed term ${durable.term} there`);
     }
   }
 
@@ -129,6 +176,10 @@ export class InvariantChecker {
     this.checks++;
     const hash = entryHash(e);
     const prev = this.committed[e.index];
+    const seen = this.commitTerms[e.index];
+    if (seen !== undefined && seen.term !== e.term) {
+      fail('log-matching', `committed index ${e.index} differs: ${seen.by}'s commit index covered term ${seen.term}, ${id} has term ${e.term}`);
+    }
     if (prev === undefined) {
       this.committed[e.index] = { term: e.term, hash, detectTerm: nodeTerm, by: id };
       if (e.index > this.maxCommitted) this.maxCommitted = e.index;

@@ -1,6 +1,9 @@
 // Membership changes in flight: one "replica move" at a time, as the design does it: add a
 // new node as a learner, let it catch up (it learns the configuration from a snapshot), promote
 // it to voter, then remove an old voter (possibly the leader) and shut that one down.
+// Half the rounds swap instead: promote the learner and remove the old voter in one joint
+// change, so the incoming and outgoing majorities differ (a commit or an election that counts
+// only one half is then unsafe), and the leader is often the one removed mid-joint.
 // Every stage re-proposes until the change shows up applied, within a bounded number of tries.
 
 import type { ConfChange, ConfState, NodeId } from '../../cell/raft/types.js';
@@ -30,6 +33,7 @@ export class MembershipDriver {
   private newNode: NodeId | null = null;
   private victim: NodeId | null = null;
   private roundEnds = 0;
+  private swap = false;
   private nextProposeAt = 0;
   private stageSince = 0;
   rounds = 0;
@@ -51,6 +55,7 @@ export class MembershipDriver {
     if (this.cluster.allHosts().length >= 10) return false; // MAX_NODES headroom for the next round
     this.newNode = this.cluster.addNode();
     this.victim = null;
+    this.swap = this.rng.chance(0.5);
     this.rounds++;
     this.roundEnds = now + ROUND_DEADLINE;
     this.enter('learner', now);
@@ -78,11 +83,27 @@ export class MembershipDriver {
     });
   }
 
+  /** One joint change: the learner becomes a voter and an old voter (often the leader) leaves. */
+  private stepSwap(now: number, conf: ConfState, nn: NodeId): void {
+    if (this.victim === null) {
+      const old = conf.voters.filter((v) => v !== nn);
+      if (old.length === 0 || joint(conf)) return;
+      const leader = this.cluster.leader();
+      this.victim = leader !== null && old.includes(leader.id) && this.rng.chance(0.5) ? leader.id : this.rng.pick(old);
+    }
+    const victim = this.victim;
+    if (conf.voters.includes(nn) && !inConf(conf, victim) && !joint(conf)) this.enter('retire', now);
+    else if (!joint(conf) && inConf(conf, victim)) {
+      this.propose(now, { changes: [{ type: 'addVoter', node: nn }, { type: 'removeNode', node: victim }] });
+    }
+  }
+
   step(now: number): void {
     if (this.stage === 'idle') return;
     // Once a removal may be in the log the round must finish: a removed node left running
     // would campaign forever and disrupt the cluster (Raft dissertation §4.2.3).
-    if (now >= this.roundEnds && this.stage !== 'retire' && this.stage !== 'remove') {
+    const removing = this.stage === 'remove' || (this.stage === 'promote' && this.swap && this.victim !== null);
+    if (now >= this.roundEnds && this.stage !== 'retire' && !removing) {
       this.abandoned++;
       this.cluster.trace.event(now, () => `membership: round abandoned at stage ${this.stage}`);
       this.stage = 'idle';
@@ -104,6 +125,10 @@ export class MembershipDriver {
         return;
       }
       case 'promote':
+        if (this.swap) {
+          this.stepSwap(now, conf, nn);
+          return;
+        }
         if (conf.voters.includes(nn) && !joint(conf)) {
           const old = conf.voters.filter((v) => v !== nn);
           if (old.length === 0) {
@@ -123,6 +148,7 @@ export class MembershipDriver {
         return;
       }
       case 'retire':
+        // Also where a swap ends; a swap whose joint entry may be in the log must finish too.
         if (now - this.stageSince >= RETIRE_AFTER) {
           this.cluster.retire(this.victim!);
           this.completed++;

@@ -22,6 +22,7 @@ export const FAULT_TYPES = [
   'membership',
   'snapshot',
   'slowdisk',
+  'replay',
 ] as const;
 
 export type FaultType = (typeof FAULT_TYPES)[number];
@@ -84,6 +85,13 @@ export class Nemesis {
     this.cluster.net.setConditions(this.drawConditions());
     this.leaderKillRate = this.has('crash') ? rng.pick([0, 0.2, 0.5]) : 0;
     this.leaderIsolateRate = this.has('partition') ? rng.pick([0, 0.1, 0.3]) : 0;
+    // Crashes right around the persistence of votes and vote requests: before the Ready is
+    // durable (after what may leave early has left) or after it, before the rest is sent.
+    this.cluster.electionCrashRate = this.has('crash') ? rng.pick([0.05, 0.15, 0.3]) : 0;
+    this.cluster.onSelfCrash = (id) => {
+      this.stats.crashes++;
+      this.restartAt.set(id, this.cluster.now + this.rng.range(1, 3 * this.electionTicks));
+    };
   }
 
   private has(f: FaultType): boolean {
@@ -101,6 +109,7 @@ export class Nemesis {
       spikeRate: this.has('delay') ? r.pick([0.01, 0.03, 0.1]) : 0,
       spikeDelay: this.has('delay') ? r.range(e, 4 * e) : 0,
       reorder: this.has('reorder'),
+      replayRate: this.has('replay') ? r.pick([0.01, 0.05, 0.15]) : 0,
     };
   }
 
@@ -267,6 +276,7 @@ export class Nemesis {
     this.cluster.net.heal();
     this.cluster.net.setConditions(CALM);
     this.cluster.disk = { slowRate: 0, maxDelay: 0 };
+    this.cluster.electionCrashRate = 0;
     for (const id of this.cluster.downIds()) {
       this.cluster.restart(id);
       this.stats.restarts++;

@@ -22,7 +22,16 @@ export interface NetConditions {
   readonly spikeDelay: number;
   /** When false each link is FIFO; when true messages overtake each other freely. */
   readonly reorder: boolean;
+  /**
+   * Probability that sending a message also re-sends an old one (from the last REPLAY_WINDOW
+   * sent): a duplicate after an arbitrary delay, so stale responses of earlier rounds and terms
+   * reach their destination long after the fact.
+   */
+  readonly replayRate: number;
 }
+
+/** How many recently sent messages a replay may pick from. */
+export const REPLAY_WINDOW = 512;
 
 export const CALM: NetConditions = {
   dropRate: 0,
@@ -32,6 +41,7 @@ export const CALM: NetConditions = {
   spikeRate: 0,
   spikeDelay: 0,
   reorder: false,
+  replayRate: 0,
 };
 
 /** Hard ceiling on any delay, so the bucket map and "heal then settle" stay bounded. */
@@ -44,6 +54,7 @@ export interface NetStats {
   partitioned: number;
   overflowed: number;
   duplicated: number;
+  replayed: number;
 }
 
 function linkKey(from: string, to: string): string {
@@ -57,7 +68,10 @@ export class SimNetwork<T extends Addressed> {
   private readonly inFlight = new Map<string, number>();
   private readonly lastDeliverAt = new Map<string, number>();
   private pending = 0;
-  readonly stats: NetStats = { sent: 0, delivered: 0, dropped: 0, partitioned: 0, overflowed: 0, duplicated: 0 };
+  /** Ring buffer of recently sent messages (kept only while replays are on). */
+  private readonly recent: T[] = [];
+  private recentNext = 0;
+  readonly stats: NetStats = { sent: 0, delivered: 0, dropped: 0, partitioned: 0, overflowed: 0, duplicated: 0, replayed: 0 };
 
   constructor(
     private readonly rng: Rng,
@@ -71,6 +85,7 @@ export class SimNetwork<T extends Addressed> {
     assert(c.minDelay >= 1 && c.maxDelay >= c.minDelay, 'bad delay range');
     assert(c.maxDelay <= MAX_DELAY_TICKS && c.spikeDelay <= MAX_DELAY_TICKS, 'delay above ceiling');
     assert(c.dropRate >= 0 && c.dropRate < 1 && c.dupRate >= 0 && c.dupRate < 1, 'bad rates');
+    assert(c.replayRate >= 0 && c.replayRate < 1, 'bad replay rate');
     this.conditions = c;
   }
 
@@ -128,7 +143,21 @@ export class SimNetwork<T extends Addressed> {
       this.stats.duplicated++;
       this.enqueue(msg, now);
     }
+    if (this.conditions.replayRate > 0) this.replay(msg, now);
     return true;
+  }
+
+  private replay(msg: T, now: number): void {
+    if (this.recent.length > 0 && this.rng.chance(this.conditions.replayRate)) {
+      const old = this.recent[this.rng.range(0, this.recent.length - 1)]!;
+      if (!this.isBlocked(old.from, old.to)) {
+        this.stats.replayed++;
+        this.enqueue(old, now);
+      }
+    }
+    if (this.recent.length < REPLAY_WINDOW) this.recent.push(msg);
+    else this.recent[this.recentNext] = msg;
+    this.recentNext = (this.recentNext + 1) % REPLAY_WINDOW;
   }
 
   private enqueue(msg: T, now: number): void {

@@ -11,6 +11,7 @@ import {
   RaftNode,
   type ConfState,
   type Entry,
+  type HardState,
   type Message,
   type NodeId,
   type RaftMutation,
@@ -19,7 +20,8 @@ import {
 } from '../../cell/raft/index.js';
 import type { ClientReply, ClientRequest } from './client-protocol.js';
 import { describeConf, describeMessage } from './describe.js';
-import type { InvariantChecker } from './invariants.js';
+import { fail, noPromises, type InvariantChecker, type Promises } from './invariants.js';
+import { LeaderReadTracker, type QuorumChecker } from './path-invariants.js';
 import { KvStateMachine } from './kv-state-machine.js';
 import { MAX_READS, PendingRequests, type LocalReads } from './pending-requests.js';
 import type { Rng } from './rng.js';
@@ -39,6 +41,8 @@ export interface HostOptions {
   readonly mutation: RaftMutation;
   /** Mutation of the driver: send a Ready's messages before persisting it. */
   readonly ackBeforePersist: boolean;
+  /** Mutation of the driver: also send these election messages before the Ready is durable. */
+  readonly earlyElectionTraffic: 'vote' | 'voteResp' | null;
   /** Send what maySendBeforePersist() allows as soon as a Ready arrives (overlapping disk writes). */
   readonly earlySend: boolean;
   /**
@@ -57,6 +61,15 @@ export interface HostOptions {
 export interface HostEnv {
   readonly trace: Tracer;
   readonly checker: InvariantChecker;
+  readonly quorum: QuorumChecker;
+  /** The highest commit index any node has had so far. */
+  maxCommitKnown(): number;
+  /** Whether `node`'s stable storage holds the entry (index, term), or a snapshot covering it. */
+  durablyHas(node: NodeId, index: number, term: number): boolean;
+  /** Probability that a Ready carrying votes or vote requests ends in a crash around its persist. */
+  electionCrashRate(): number;
+  /** This node crashed by itself (an election crash point): schedule its restart. */
+  onSelfCrash(id: NodeId): void;
   now(): number;
   sendRaft(msg: Message): boolean;
   sendClient(reply: ClientReply): void;
@@ -75,7 +88,15 @@ export class NodeHost {
   private sm: KvStateMachine | null = null;
   private conf: ConfState;
   /** A Ready received but not yet persisted, and the messages still held back until it is. */
-  private busy: { rd: Ready; persistAt: number; later: readonly Message[] } | null = null;
+  private busy: { rd: Ready; persistAt: number; later: readonly Message[]; crashAfterPersist: boolean } | null = null;
+  /** The hard state as of the last synced write: a crash loses later unsynced (commit-only) ones. */
+  private syncedHardState: HardState;
+  /** Commit index up to which this incarnation's commit index was checked against the others. */
+  private checkedVolatileCommit = 0;
+  /** The leader term and commit index last checked for a durable quorum. */
+  private leaderCommitSeen = { term: -1, commit: 0 };
+  private readonly reads: LeaderReadTracker;
+  private readonly crashRng: Rng;
   private inbox: Message[] = [];
   private requests: ClientRequest[] = [];
   private actions: ((r: RaftNode) => void)[] = [];
@@ -85,7 +106,7 @@ export class NodeHost {
   private lastLeaderTerm = -1;
   private incarnation = 0;
   /** What this node told others (survives crashes: the others remember it). */
-  private promised = { ackTerm: 0, ackIndex: 0, voteTerm: 0, voteFor: null as NodeId | null };
+  private readonly promised: Promises = noPromises();
   alive = false;
   /** Removed from the cluster and shut down for good. */
   retired = false;
@@ -98,9 +119,12 @@ export class NodeHost {
     private readonly rng: Rng,
     bootstrap: ConfState | null,
   ) {
-    this.pending = new PendingRequests(id, env.sendClient, env.trace, opts.localReads);
+    this.pending = new PendingRequests(id, env.sendClient, env.trace, opts.localReads, (ctx) => this.onLocalRead(ctx));
     this.storage = new MemoryStorage();
     if (bootstrap !== null) this.storage.bootstrap(bootstrap);
+    this.syncedHardState = this.storage.hardStateNow();
+    this.reads = new LeaderReadTracker(id);
+    this.crashRng = rng.fork('election-crash');
     this.conf = this.storage.snapshot().metadata.confState;
   }
 
@@ -135,6 +159,8 @@ export class NodeHost {
     });
     this.alive = true;
     this.lastLeaderTerm = -1;
+    this.checkedVolatileCommit = snap.metadata.index;
+    this.leaderCommitSeen = { term: -1, commit: 0 };
     this.env.trace.event(this.env.now(), () => `${this.id} start: snapshot@${snap.metadata.index} log..${this.storage.lastIndex()} hs=${JSON.stringify(this.storage.hardStateNow())}`);
   }
 
@@ -150,7 +176,18 @@ export class NodeHost {
     this.requests = [];
     this.actions = [];
     this.pending.clear();
+    this.reads.clear();
+    // What was written without a sync is lost: the hard state goes back to the last synced
+    // one (only commit-only changes skip the sync, so term and vote are never lost this way).
+    if (this.storage.hardStateNow() !== this.syncedHardState) this.storage.setHardState(this.syncedHardState);
     this.alive = false;
+  }
+
+  /** A crash at an election crash point: the cluster restarts the node later. */
+  private crashSelf(when: string): void {
+    this.env.trace.event(this.env.now(), () => `${this.id} election crash point: ${when}`);
+    this.crash();
+    this.env.onSelfCrash(this.id);
   }
 
   retire(): void {
@@ -221,13 +258,15 @@ export class NodeHost {
     if (!this.alive) return;
     const raft = this.raft!;
     if (this.busy !== null && this.busy.persistAt <= now) this.finishReady();
+    if (!this.alive) return; // crashed at an election crash point
     if (this.busy !== null && !this.opts.stepWhileBusy) return; // a stalled disk stalls the node
     const inbox = this.inbox;
     this.inbox = [];
     for (const m of inbox) {
-      raft.step(m);
+      this.stepChecked(raft, m);
       // After every message: a node may win and lose leadership within one turn.
       this.observeRole();
+      this.observeCommit();
     }
     const actions = this.actions;
     this.actions = [];
@@ -236,12 +275,71 @@ export class NodeHost {
     const requests = this.requests;
     this.requests = [];
     for (const req of requests) this.pending.handle(raft, this.sm!, req, now);
+    const before = raft.status();
     raft.tick();
+    const after = raft.status();
+    if (after.role === 'precandidate' && after.term !== before.term) {
+      fail('term-safety', `${this.id} changed its term from ${before.term} to ${after.term} by starting a pre-vote`);
+    }
     this.pending.expireReads(now);
     this.observeRole();
+    this.observeCommit();
     // Like a real driver, keep handling Readies while they come (a restarted node replaying a
     // long log in small Readies), but boundedly: a slow disk stops the loop (busy).
-    for (let i = 0; i < MAX_READIES_PER_TURN && this.busy === null && raft.hasReady(); i++) this.startReady(now);
+    for (let i = 0; i < MAX_READIES_PER_TURN && this.alive && this.busy === null && raft.hasReady(); i++) this.startReady(now);
+  }
+
+  /** Steps one message, watching what the core does with pre-votes and read traffic. */
+  private stepChecked(raft: RaftNode, m: Message): void {
+    const watchTerm = m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject);
+    const needStatus = watchTerm || m.type === 'readIndex' || m.type === 'heartbeatResp';
+    const st = needStatus ? raft.status() : null;
+    if (st !== null && st.role === 'leader') {
+      if (m.type === 'readIndex' && m.term <= st.term) this.reads.onArrival(m.from, m.context, st.term, st.confState, this.env.maxCommitKnown());
+      else if (m.type === 'heartbeatResp' && m.term === st.term && m.context !== '') this.reads.onHeartbeatResp(m.from, m.context, m.term);
+    }
+    raft.step(m);
+    if (watchTerm) {
+      const now = raft.status();
+      // A pre-vote is for a future term: asking, granting or being granted one changes no term,
+      // except that a pre-candidate whose pre-vote was won starts the real election.
+      const wonPreVote = m.type === 'preVoteResp' && st!.role === 'precandidate' && (now.role === 'candidate' || now.role === 'leader') && now.term === st!.term + 1;
+      const term = now.term;
+      if (term !== st!.term && !wonPreVote) fail('term-safety', `${this.id} moved from term ${st!.term} to ${term} on a ${m.reject ? 'rejected ' : ''}${m.type} from ${m.from} (term ${m.term})`);
+    }
+  }
+
+  /** A client read is about to be asked of the core here. */
+  private onLocalRead(context: string): void {
+    const st = this.raft!.status();
+    if (st.role === 'leader') this.reads.onArrival(this.id, context, st.term, st.confState, this.env.maxCommitKnown());
+  }
+
+  /**
+   * After every turn: this node's commit index agrees with everyone's on the entries it covers,
+   * and a leader's commit index only moves to entries a durable quorum holds.
+   */
+  observeCommit(): void {
+    const raft = this.raft;
+    if (raft === null) return;
+    const st = raft.status();
+    for (let i = this.checkedVolatileCommit + 1; i <= st.commit; i++) {
+      const t = raft.termAt(i);
+      if (t !== null) this.env.checker.onCommitIndex(this.id, i, t);
+    }
+    if (st.commit > this.checkedVolatileCommit) this.checkedVolatileCommit = st.commit;
+    if (st.role !== 'leader') return;
+    const seen = this.leaderCommitSeen;
+    if (seen.term !== st.term) {
+      // What it inherited was committed by earlier leaders: only its own advances are checked.
+      this.leaderCommitSeen = { term: st.term, commit: st.commit };
+      return;
+    }
+    if (st.commit <= seen.commit) return;
+    seen.commit = st.commit;
+    const term = raft.termAt(st.commit);
+    if (term === null) return;
+    this.env.quorum.onLeaderCommit(this.id, st.commit, term, st.confState, (n) => this.env.durablyHas(n, st.commit, term));
   }
 
   /** Election safety and leader completeness, checked whenever this node is leader. */
@@ -251,6 +349,7 @@ export class NodeHost {
     this.env.checker.onLeader(this.id, st.term);
     if (st.term === this.lastLeaderTerm) return;
     this.lastLeaderTerm = st.term;
+    this.env.quorum.onBecameLeader(this.id, st.term, st.confState);
     const raft = this.raft!;
     this.env.checker.onBecameLeader(this.id, st.term, { termAt: (i) => raft.termAt(i), lastIndex: () => raft.status().lastIndex });
   }
@@ -269,16 +368,28 @@ export class NodeHost {
     if (this.opts.ackBeforePersist && delay > 0) {
       this.sendAll(rd.messages);
       later = [];
-    } else if (this.opts.earlySend) {
-      this.sendAll(rd.messages.filter((m) => maySendBeforePersist(m)));
-      later = rd.messages.filter((m) => !maySendBeforePersist(m));
+    } else if (this.opts.earlySend || this.opts.earlyElectionTraffic !== null) {
+      const early = (m: Message): boolean => maySendBeforePersist(m) || m.type === this.opts.earlyElectionTraffic;
+      this.sendAll(rd.messages.filter(early));
+      later = rd.messages.filter((m) => !early(m));
     }
-    this.busy = { rd, persistAt: now + delay, later };
+    for (const m of rd.messages) {
+      if (m.type === 'readIndexResp') this.reads.onRelease(m.to, m.context, m.index, m.term, this.raft!.status().confState, (i) => this.raft!.termAt(i));
+    }
+    // Crash points around the persistence of election traffic: a crash before the Ready is
+    // durable (after whatever left early), or after it is durable but before the rest leaves.
+    let crashAfterPersist = false;
+    const rate = this.env.electionCrashRate();
+    if (rate > 0 && rd.messages.some((m) => m.type === 'vote' || (m.type === 'voteResp' && !m.reject)) && this.crashRng.chance(rate)) {
+      if (this.crashRng.chance(0.5)) return this.crashSelf('election Ready not yet durable');
+      crashAfterPersist = true;
+    }
+    this.busy = { rd, persistAt: now + delay, later, crashAfterPersist };
     if (delay === 0) this.finishReady();
   }
 
   private finishReady(): void {
-    const { rd, later } = this.busy!;
+    const { rd, later, crashAfterPersist } = this.busy!;
     const raft = this.raft!;
     const checker = this.env.checker;
     if (rd.snapshot !== null) this.installSnapshot(rd);
@@ -295,16 +406,23 @@ export class NodeHost {
         checker.oldTermCommits++;
       }
     }
+    // A synced write makes everything written before it durable too.
+    if (rd.mustSync) this.syncedHardState = this.storage.hardStateNow();
     this.checkCommitted();
+    if (crashAfterPersist) return this.crashSelf('election Ready durable, messages not sent');
     this.sendAll(later);
     const ce = rd.committedEntries;
     if (ce.length > 0) this.env.trace.event(this.env.now(), () => `${this.id} apply ${ce[0]!.index}..${ce[ce.length - 1]!.index}`);
     for (const e of ce) this.applyEntry(e);
-    for (const rs of rd.readStates) this.pending.onReadState(rs.context, rs.index);
+    for (const rs of rd.readStates) {
+      this.reads.onRelease(this.id, rs.context, rs.index, null, raft.status().confState, (i) => raft.termAt(i));
+      this.pending.onReadState(rs.context, rs.index);
+    }
     this.pending.serveReads(this.sm!);
     this.maybeSnapshot();
     raft.advance();
     this.busy = null;
+    this.observeCommit();
   }
 
   private installSnapshot(rd: Ready): void {
@@ -354,9 +472,40 @@ export class NodeHost {
     }
   }
 
+  /**
+   * What a message promises must already be on stable storage when it leaves: a vote request
+   * the candidate's own vote, a vote grant the vote, an acknowledgement the entries.
+   */
+  private checkDurableBeforeSend(m: Message): void {
+    if (m.type === 'voteResp' && !m.reject) this.env.quorum.onGrant(this.id, m.term, m.to);
+    if (!this.env.checker.ackCheck) return;
+    const hs = this.syncedHardState;
+    const votedDurably = (term: number, vote: NodeId): boolean => hs.term > term || (hs.term === term && hs.vote === vote);
+    if (m.type === 'vote' && !votedDurably(m.term, this.id)) {
+      fail('durability', `${this.id} asked for votes in term ${m.term} before its own vote was durable (synced: term ${hs.term}, vote ${String(hs.vote)})`);
+    }
+    if (m.type === 'voteResp' && !m.reject) {
+      if (!votedDurably(m.term, m.to)) {
+        fail('durability', `${this.id} granted its vote in term ${m.term} to ${m.to} before it was durable (synced: term ${hs.term}, vote ${String(hs.vote)})`);
+      }
+    }
+    // An acknowledgement speaks for its term: one queued before the node moved on to a newer
+    // leader that truncated the entry is still sound (Raft's commitment argument covers it).
+    if (m.type === 'appendResp' && !m.reject && hs.term === m.term && m.index > this.storage.lastIndex()) {
+      fail('durability', `${this.id} acknowledged index ${m.index} in term ${m.term} with its stable log ending at ${this.storage.lastIndex()}`);
+    }
+  }
+
   /** Remembers the latest append acknowledgement and vote this node sent. */
   private notePromise(m: Message): void {
+    this.checkDurableBeforeSend(m);
     const p = this.promised;
+    // Pre-votes are for a future term, and a forwarded read promises nothing.
+    if (m.type !== 'preVote' && m.type !== 'preVoteResp' && m.type !== 'readIndex' && m.term > p.sentTerm) {
+      p.sentTerm = m.term;
+      p.sentType = m.type;
+    }
+    if (m.type === 'vote' && m.term > p.campaignTerm) p.campaignTerm = m.term;
     if (m.type === 'appendResp' && !m.reject) {
       if (m.term > p.ackTerm || (m.term === p.ackTerm && m.index > p.ackIndex)) {
         p.ackTerm = m.term;

@@ -39,6 +39,8 @@ export class PendingRequests {
     private readonly trace: Tracer,
     /** Mutation: answer reads from local state without ReadIndex. */
     private readonly localReads: LocalReads,
+    /** Called just before a read is asked of the core (the checks note when it arrived). */
+    private readonly onReadIndex: (context: string) => void = () => undefined,
   ) {}
 
   proposalCount(): number {
@@ -79,6 +81,7 @@ export class PendingRequests {
     }
     if (this.reads.size >= MAX_READS) return this.reply(req, { type: 'rejected', error: 'OVERLOADED', leaderHint: null });
     const ctx = `${this.id}/${req.client}/${req.seq}/${req.attempt}/${this.readCounter++}`;
+    this.onReadIndex(ctx);
     const r = raft.readIndex(ctx);
     if (!r.ok) return this.reply(req, { type: 'rejected', error: r.error, leaderHint: r.leaderHint });
     this.reads.set(ctx, { req, index: null, expires: now + READ_TTL });

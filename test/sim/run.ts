@@ -32,7 +32,7 @@ export interface RunOptions extends RunOverrides {
 export interface RunStats {
   ticks: number;
   ops: { ok: number; fail: number; unknown: number; attempts: number };
-  messages: { sent: number; delivered: number; dropped: number; partitioned: number; duplicated: number; overflowed: number };
+  messages: { sent: number; delivered: number; dropped: number; partitioned: number; duplicated: number; replayed: number; overflowed: number };
   crashes: number;
   partitions: number;
   transfers: number;
@@ -281,6 +281,7 @@ function collectStats(sim: Sim | null): RunStats {
       dropped: n?.dropped ?? 0,
       partitioned: n?.partitioned ?? 0,
       duplicated: n?.duplicated ?? 0,
+      replayed: n?.replayed ?? 0,
       overflowed: n?.overflowed ?? 0,
     },
     crashes: ns?.crashes ?? 0,
