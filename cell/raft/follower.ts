@@ -11,10 +11,10 @@ export function handleAppend(r: RaftState, m: Message): void {
   }
   const lastNew = r.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
   if (lastNew !== null) {
-    if (r.cfg.mutation === 'followerCommitBeyondMatch') r.log.commitTo(Math.min(m.commit, r.log.lastIndex()));
     r.send({ type: 'appendResp', to: m.from, index: lastNew });
     return;
   }
+  if (r.cfg.mutation === 'followerCommitOnReject') r.log.commitTo(Math.min(m.commit, r.log.lastIndex()));
   // Fast backtracking: point the leader at the last index whose term could match.
   const hintIndex = r.log.findConflictByTerm(Math.min(m.index, r.log.lastIndex()), m.logTerm);
   r.send({

@@ -99,6 +99,14 @@ export class RaftNode {
     };
   }
 
+  /** Leader: what it knows of each follower (empty on other roles); for checks and metrics. */
+  progress(): { readonly id: NodeId; readonly match: number; readonly next: number }[] {
+    if (this.r.role !== 'leader') return [];
+    const out: { id: NodeId; match: number; next: number }[] = [];
+    for (const [id, pr] of this.r.progress) if (id !== this.r.id) out.push({ id, match: pr.match, next: pr.next });
+    return out;
+  }
+
   /** Leader: the index of every snapshot still being sent to a follower. */
   snapshotsInFlight(): number[] {
     const out: number[] = [];

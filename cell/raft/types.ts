@@ -173,7 +173,7 @@ export interface RaftStorage {
  * a one-line change of a kind found in the bug histories of Raft implementations:
  * - voteTwiceInTerm: grants a second vote in a term;
  * - commitPreviousTermByCount: commits an earlier term's entry by counting replicas (Figure 8);
- * - followerCommitBeyondMatch: a follower commits past the last entry an append verified;
+ * - followerCommitOnReject: a follower that rejects an append still takes its commit index;
  * - heartbeatCommitUnbounded: heartbeats carry the leader's commit, not min(match, commit);
  * - jointCommitIncomingOnly / jointVoteIncomingOnly: joint consensus counts only the incoming half;
  * - readIndexBeforeOwnTermCommit: a new leader serves reads before committing in its term;
@@ -187,7 +187,7 @@ export type RaftMutation =
   | 'none'
   | 'voteTwiceInTerm'
   | 'commitPreviousTermByCount'
-  | 'followerCommitBeyondMatch'
+  | 'followerCommitOnReject'
   | 'heartbeatCommitUnbounded'
   | 'jointCommitIncomingOnly'
   | 'jointVoteIncomingOnly'

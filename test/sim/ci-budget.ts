@@ -15,7 +15,7 @@ export interface SeedGroup {
 }
 
 export const CI_GROUPS: readonly SeedGroup[] = [
-  { name: 'lossy network (drop, delay, reorder, dup)', faults: ['drop', 'delay', 'reorder', 'dup'], firstSeed: 1, count: 100 },
+  { name: 'lossy network (drop, delay, reorder, dup, replay)', faults: ['drop', 'delay', 'reorder', 'dup', 'replay'], firstSeed: 1, count: 100 },
   { name: 'partitions (symmetric, one-way, bridge)', faults: ['partition', 'asym', 'bridge', 'drop', 'delay'], firstSeed: 1, count: 100 },
   { name: 'crashes with slow disks and snapshots', faults: ['crash', 'slowdisk', 'snapshot', 'delay', 'reorder'], firstSeed: 1, count: 100 },
   { name: 'membership changes and leader transfers', faults: ['membership', 'transfer', 'snapshot', 'crash', 'partition', 'drop'], firstSeed: 1, count: 100 },

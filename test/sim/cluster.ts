@@ -76,6 +76,7 @@ export class Cluster {
         quorum: this.quorum,
         maxCommitKnown: () => this.maxCommit,
         durablyHas: (node, index, term) => this.durablyHas(node, index, term),
+        durableTerm: (node) => this.hosts.get(node)?.storage.hardStateNow().term ?? 0,
         electionCrashRate: () => this.electionCrashRate,
         onSelfCrash: (crashed) => this.onSelfCrash(crashed),
         now: () => this.clock,

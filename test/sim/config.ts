@@ -13,7 +13,7 @@ import { Rng } from './rng.js';
 export const CORE_MUTATIONS = [
   'voteTwiceInTerm',
   'commitPreviousTermByCount',
-  'followerCommitBeyondMatch',
+  'followerCommitOnReject',
   'heartbeatCommitUnbounded',
   'jointCommitIncomingOnly',
   'jointVoteIncomingOnly',

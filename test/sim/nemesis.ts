@@ -51,6 +51,7 @@ export class Nemesis {
   private readonly transferTimer: Timer = { next: 0 };
   private readonly membershipTimer: Timer = { next: 0 };
   private readonly netTimer: Timer = { next: 0 };
+  private readonly replayTimer: Timer = { next: 0 };
   /** Tick each down node comes back (crashes are followed by restarts). */
   private readonly restartAt = new Map<NodeId, number>();
   private active = true;
@@ -138,6 +139,10 @@ export class Nemesis {
     if (this.has('transfer') && now >= this.transferTimer.next) {
       this.transferTimer.next = now + this.rng.range(20, 15 * this.electionTicks);
       this.transfer(now);
+    }
+    if (this.has('replay') && now >= this.replayTimer.next) {
+      this.replayTimer.next = now + this.rng.range(1, 2 * this.electionTicks);
+      this.replayStale(now);
     }
     if (this.has('membership') && now >= this.membershipTimer.next) {
       this.membershipTimer.next = now + this.rng.range(100, 400);
@@ -257,6 +262,16 @@ export class Nemesis {
     this.cluster.crash(victim);
     this.stats.crashes++;
     this.restartAt.set(victim, now + this.rng.range(1, 6 * this.electionTicks));
+  }
+
+  /** Hands the leader an answer it got (or a message it sent) in an earlier term. */
+  private replayStale(now: number): void {
+    const leader = this.cluster.leader();
+    if (leader === null) return;
+    const id = leader.id;
+    const term = leader.status.term;
+    const m = this.cluster.net.replayOld((x) => x.to === id && x.term < term && x.term > 0, now);
+    if (m !== null) this.cluster.trace.event(now, () => `nemesis: replay to leader ${id} (term ${term}) a ${m.type} of term ${m.term} from ${m.from}`);
   }
 
   private transfer(now: number): void {

@@ -71,6 +71,9 @@ export class SimNetwork<T extends Addressed> {
   /** Ring buffer of recently sent messages (kept only while replays are on). */
   private readonly recent: T[] = [];
   private recentNext = 0;
+  /** A uniform sample of every message sent while replays were on (reservoir sampling). */
+  private readonly archive: T[] = [];
+  private archived = 0;
   readonly stats: NetStats = { sent: 0, delivered: 0, dropped: 0, partitioned: 0, overflowed: 0, duplicated: 0, replayed: 0 };
 
   constructor(
@@ -158,6 +161,23 @@ export class SimNetwork<T extends Addressed> {
     if (this.recent.length < REPLAY_WINDOW) this.recent.push(msg);
     else this.recent[this.recentNext] = msg;
     this.recentNext = (this.recentNext + 1) % REPLAY_WINDOW;
+    this.archived++;
+    if (this.archive.length < REPLAY_WINDOW) this.archive.push(msg);
+    else if (this.rng.chance(REPLAY_WINDOW / this.archived)) this.archive[this.rng.range(0, REPLAY_WINDOW - 1)] = msg;
+  }
+
+  /**
+   * Delivers again one old message (from the whole run so far) that `pick` selects, unless a
+   * partition cuts its link: a response of an earlier term reaching a node long after the fact.
+   */
+  replayOld(pick: (m: T) => boolean, now: number): T | null {
+    const candidates = this.archive.filter(pick);
+    if (candidates.length === 0) return null;
+    const old = this.rng.pick(candidates);
+    if (this.isBlocked(old.from, old.to)) return null;
+    this.stats.replayed++;
+    this.enqueue(old, now);
+    return old;
   }
 
   private enqueue(msg: T, now: number): void {

@@ -66,6 +66,8 @@ export interface HostEnv {
   maxCommitKnown(): number;
   /** Whether `node`'s stable storage holds the entry (index, term), or a snapshot covering it. */
   durablyHas(node: NodeId, index: number, term: number): boolean;
+  /** The term on `node`'s stable storage. */
+  durableTerm(node: NodeId): number;
   /** Probability that a Ready carrying votes or vote requests ends in a crash around its persist. */
   electionCrashRate(): number;
   /** This node crashed by itself (an election crash point): schedule its restart. */
@@ -292,13 +294,14 @@ export class NodeHost {
   /** Steps one message, watching what the core does with pre-votes and read traffic. */
   private stepChecked(raft: RaftNode, m: Message): void {
     const watchTerm = m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject);
-    const needStatus = watchTerm || m.type === 'readIndex' || m.type === 'heartbeatResp';
+    const needStatus = watchTerm || m.type === 'readIndex' || m.type === 'heartbeatResp' || m.type === 'appendResp' || m.type === 'snapshotResp';
     const st = needStatus ? raft.status() : null;
     if (st !== null && st.role === 'leader') {
       if (m.type === 'readIndex' && m.term <= st.term) this.reads.onArrival(m.from, m.context, st.term, st.confState, this.env.maxCommitKnown());
       else if (m.type === 'heartbeatResp' && m.term === st.term && m.context !== '') this.reads.onHeartbeatResp(m.from, m.context, m.term);
     }
     raft.step(m);
+    if (st !== null && st.role === 'leader' && (m.type === 'heartbeatResp' || m.type === 'appendResp' || m.type === 'snapshotResp')) this.checkMatches(raft);
     if (watchTerm) {
       const now = raft.status();
       // A pre-vote is for a future term: asking, granting or being granted one changes no term,
@@ -339,7 +342,25 @@ export class NodeHost {
     seen.commit = st.commit;
     const term = raft.termAt(st.commit);
     if (term === null) return;
+    // Raft §5.4.2: a leader commits by counting replicas only entries of its own term.
+    if (term !== st.term) fail('commit-quorum', `leader ${this.id} of term ${st.term} moved its commit index to ${st.commit}, an entry of term ${term}`);
     this.env.quorum.onLeaderCommit(this.id, st.commit, term, st.confState, (n) => this.env.durablyHas(n, st.commit, term));
+  }
+
+  /**
+   * A leader's match index for a follower is a claim about the follower's disk: unless the
+   * follower has since moved to a newer term (whose leader may truncate it), it durably holds
+   * the leader's entry there.
+   */
+  private checkMatches(raft: RaftNode): void {
+    if (!this.env.checker.ackCheck) return;
+    const st = raft.status();
+    for (const p of raft.progress()) {
+      if (p.match === 0 || this.env.durableTerm(p.id) > st.term) continue;
+      const t = raft.termAt(p.match);
+      if (t === null || this.env.durablyHas(p.id, p.match, t)) continue;
+      fail('commit-quorum', `leader ${this.id} of term ${st.term} believes ${p.id} matches index ${p.match} (term ${t}), which ${p.id} does not hold durably`);
+    }
   }
 
   /** Election safety and leader completeness, checked whenever this node is leader. */
