@@ -30,6 +30,8 @@ export class Cluster {
   readonly quorum = new QuorumChecker();
   /** The highest commit index any node has had (updated after every node's turn). */
   private maxCommit = 0;
+  /** `${from}>${to}@${term}` -> highest index acknowledged (see HostEnv.noteAck). */
+  private readonly acks = new Map<string, number>();
   /** Set by the nemesis: see HostEnv.electionCrashRate. */
   electionCrashRate = 0;
   /** Set by the nemesis: a node crashed at an election crash point. */
@@ -77,6 +79,11 @@ export class Cluster {
         maxCommitKnown: () => this.maxCommit,
         durablyHas: (node, index, term) => this.durablyHas(node, index, term),
         durableTerm: (node) => this.hosts.get(node)?.storage.hardStateNow().term ?? 0,
+        noteAck: (from, to, term, index) => {
+          const k = `${from}>${to}@${term}`;
+          if ((this.acks.get(k) ?? 0) < index) this.acks.set(k, index);
+        },
+        ackedInTerm: (from, to, term) => this.acks.get(`${from}>${to}@${term}`) ?? 0,
         electionCrashRate: () => this.electionCrashRate,
         onSelfCrash: (crashed) => this.onSelfCrash(crashed),
         now: () => this.clock,

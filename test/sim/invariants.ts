@@ -13,6 +13,7 @@ export type FailureKind =
   | 'durability'
   | 'commit-index'
   | 'commit-quorum'
+  | 'match-index'
   | 'vote-quorum'
   | 'read-index'
   | 'term-safety'
@@ -127,7 +128,7 @@ export class InvariantChecker {
       fail('durability', `${id} restarted in term ${durable.term} but had sent ${promised.sentType} in term ${promised.sentTerm}`);
     }
     // A vote request carries the candidate's own vote: it must be durable before it leaves.
-    if (promised.campaignTerm > 0 && promised.campaignTerm === durable.term && durable.vote !== id) {
+    if (this.voteCheck && promised.campaignTerm > 0 && promised.campaignTerm === durable.term && durable.vote !== id) {
       fail('durability', `${id} campaigned in term ${durable.term} but restarted with vote ${String(durable.vote)}`);
     }
     if (promised.ackTerm > durable.term || promised.voteTerm > durable.term) {

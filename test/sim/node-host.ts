@@ -68,6 +68,10 @@ export interface HostEnv {
   durablyHas(node: NodeId, index: number, term: number): boolean;
   /** The term on `node`'s stable storage. */
   durableTerm(node: NodeId): number;
+  /** `from` sent `to` an acknowledgement of `index` in `term`. */
+  noteAck(from: NodeId, to: NodeId, term: number, index: number): void;
+  /** The highest index `from` acknowledged to `to` in `term` (0 if none). */
+  ackedInTerm(from: NodeId, to: NodeId, term: number): number;
   /** Probability that a Ready carrying votes or vote requests ends in a crash around its persist. */
   electionCrashRate(): number;
   /** This node crashed by itself (an election crash point): schedule its restart. */
@@ -356,6 +360,12 @@ export class NodeHost {
     if (!this.env.checker.ackCheck) return;
     const st = raft.status();
     for (const p of raft.progress()) {
+      // Only an acknowledgement sent in this leader's term may raise its match index (an older
+      // term's answer speaks of another log, however it was delayed, duplicated or reordered).
+      const acked = this.env.ackedInTerm(p.id, this.id, st.term);
+      if (p.match > acked) {
+        fail('match-index', `leader ${this.id} of term ${st.term} has match ${p.match} for ${p.id}, which acknowledged at most ${acked} in this term`);
+      }
       if (p.match === 0 || this.env.durableTerm(p.id) > st.term) continue;
       const t = raft.termAt(p.match);
       if (t === null || this.env.durablyHas(p.id, p.match, t)) continue;
@@ -499,7 +509,7 @@ export class NodeHost {
    */
   private checkDurableBeforeSend(m: Message): void {
     if (m.type === 'voteResp' && !m.reject) this.env.quorum.onGrant(this.id, m.term, m.to);
-    if (!this.env.checker.ackCheck) return;
+    if (!this.env.checker.ackCheck || !this.env.checker.voteCheck) return;
     const hs = this.syncedHardState;
     const votedDurably = (term: number, vote: NodeId): boolean => hs.term > term || (hs.term === term && hs.vote === vote);
     if (m.type === 'vote' && !votedDurably(m.term, this.id)) {
@@ -520,6 +530,7 @@ export class NodeHost {
   /** Remembers the latest append acknowledgement and vote this node sent. */
   private notePromise(m: Message): void {
     this.checkDurableBeforeSend(m);
+    if (m.type === 'appendResp' && !m.reject) this.env.noteAck(this.id, m.to, m.term, m.index);
     const p = this.promised;
     // Pre-votes are for a future term, and a forwarded read promises nothing.
     if (m.type !== 'preVote' && m.type !== 'preVoteResp' && m.type !== 'readIndex' && m.term > p.sentTerm) {

@@ -31,18 +31,18 @@ test('cli: passing seeds end with the summary line and exit 0', () => {
 test('cli: each failure prints its replay command and writes its history', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
   try {
-    const r = sim(['--seeds', '2', '--mutation', 'voteTwiceInTerm'], dir);
+    const r = sim(['--seeds', '2', '--mutation', 'voteRespBeforePersist'], dir);
     assert.equal(r.code, 1);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.at(-1), 'sim: 0 passed, 2 failed');
     for (const seed of [1, 2]) {
-      assert.ok(lines.some((l) => l.startsWith(`seed ${seed} failed: election-safety`)), r.stdout);
-      assert.ok(lines.includes(`  replay: npm run sim -- --seed ${seed} --trace --mutation voteTwiceInTerm`), r.stdout);
+      assert.ok(lines.some((l) => l.startsWith(`seed ${seed} failed: durability`)), r.stdout);
+      assert.ok(lines.includes(`  replay: npm run sim -- --seed ${seed} --trace --mutation voteRespBeforePersist`), r.stdout);
       const file = join(dir, 'sim-failures', `seed-${seed}.jsonl`);
       assert.ok(existsSync(file));
       const h = parseHistory(readFileSync(file, 'utf8'));
       assert.equal(h.header?.seed, seed);
-      assert.equal(h.header?.command, `npm run sim -- --seed ${seed} --trace --mutation voteTwiceInTerm`);
+      assert.equal(h.header?.command, `npm run sim -- --seed ${seed} --trace --mutation voteRespBeforePersist`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -25,7 +25,14 @@ interface MutationCase {
   readonly budget?: number;
 }
 
-const SAFETY_OF_COMMITTED: readonly FailureKind[] = ['state-machine-safety', 'log-matching', 'leader-completeness', 'linearizability'];
+const SAFETY_OF_COMMITTED: readonly FailureKind[] = [
+  'state-machine-safety',
+  'log-matching',
+  'leader-completeness',
+  'linearizability',
+  'commit-index',
+  'commit-quorum',
+];
 
 const CASES: readonly MutationCase[] = [
   {
@@ -59,11 +66,76 @@ const CASES: readonly MutationCase[] = [
     // A lost vote can also elect two leaders in a term. A leader whose follower lost entries it
     // acknowledged can also stall for good (its match index is wrong): a liveness failure,
     // which counts as caught but is not what this case is after, so the search goes on.
-    expect: [...SAFETY_OF_COMMITTED, 'election-safety'],
+    expect: [...SAFETY_OF_COMMITTED, 'election-safety', 'vote-quorum'],
     alsoCaughtAs: ['liveness'],
     // The leader re-replicates a follower that lost acknowledged entries, so only a second
     // fault turns the lost acknowledgement into a visible safety violation (seed 349).
     budget: 600,
+  },
+  // The six classes of classic Raft bugs of issue 14, each with mutants of the core (or of the
+  // driver's persistence order) and the check that sees it first.
+  {
+    mutation: 'heartbeatCommitUnbounded',
+    why: 'class 1: heartbeats carry the leader\'s whole commit index, so a follower with a divergent tail commits it',
+    expect: ['commit-index', ...SAFETY_OF_COMMITTED],
+  },
+  {
+    mutation: 'followerCommitOnReject',
+    why: 'class 1: a follower that rejects an append (its log does not match) still takes the leader\'s commit index',
+    expect: ['commit-index', ...SAFETY_OF_COMMITTED],
+  },
+  {
+    mutation: 'jointCommitIncomingOnly',
+    why: 'class 2: in joint consensus the leader commits with a majority of the incoming voters only',
+    faults: ['membership', 'partition', 'crash', 'delay'],
+    expect: ['commit-quorum', ...SAFETY_OF_COMMITTED],
+  },
+  {
+    mutation: 'jointVoteIncomingOnly',
+    why: 'class 2: in joint consensus an election is won with a majority of the incoming voters only',
+    faults: ['membership', 'partition', 'crash', 'delay'],
+    expect: ['vote-quorum', 'election-safety', ...SAFETY_OF_COMMITTED],
+  },
+  {
+    mutation: 'readIndexBeforeOwnTermCommit',
+    why: 'class 3: a new leader answers reads before an entry of its term commits',
+    expect: ['read-index', 'linearizability'],
+  },
+  {
+    mutation: 'readAckAnyRound',
+    why: 'class 3: any heartbeat answer, even to a round sent before the read arrived, confirms the newest read',
+    expect: ['read-index', 'linearizability'],
+  },
+  {
+    mutation: 'preVoteBumpsTerm',
+    why: 'class 4: a pre-vote request moves its receiver to the candidate\'s term',
+    expect: ['term-safety'],
+  },
+  {
+    mutation: 'preCandidateBumpsTerm',
+    why: 'class 4: a pre-candidate enters a new term before it has won the pre-vote',
+    expect: ['term-safety'],
+  },
+  {
+    mutation: 'acceptStaleTermResponses',
+    why: 'class 5: a leader counts append and heartbeat answers of an earlier term',
+    faults: ['replay', 'partition', 'crash', 'drop'],
+    expect: ['match-index', ...SAFETY_OF_COMMITTED],
+  },
+  {
+    mutation: 'noSyncOnVote',
+    why: 'class 6: a Ready that changes only the term or the vote asks for no fsync (a crash loses the vote)',
+    expect: ['durability', 'election-safety'],
+  },
+  {
+    mutation: 'voteRespBeforePersist',
+    why: 'class 6: a vote grant leaves the node before the vote is durable',
+    expect: ['durability', 'election-safety'],
+  },
+  {
+    mutation: 'voteBeforePersist',
+    why: 'class 6: vote requests leave the candidate before its own vote (and term) are durable',
+    expect: ['durability', 'election-safety'],
   },
   {
     mutation: 'staleReads',
