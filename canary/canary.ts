@@ -97,6 +97,8 @@ export interface CanarySummary {
   readonly ops: Readonly<Record<OpResultLabel, number>>;
   readonly checks: Readonly<CheckTally>;
   readonly retiredKeys: number;
+  /** Writes of unknown outcome carried into a next window (summed over cuts). */
+  readonly carriedWrites: number;
   readonly files: readonly string[];
 }
 
@@ -123,6 +125,7 @@ export class Canary {
   private nextRateAt = 0;
   private retired = 0;
   private workerOps = 0;
+  private carriedTotal = 0;
   private ageTimer: NodeJS.Timeout | null = null;
   private finished: Promise<CanarySummary> | null = null;
 
@@ -177,7 +180,7 @@ export class Canary {
   }
 
   summary(): CanarySummary {
-    return { runId: this.runId, ops: { ...this.ops }, checks: { ...this.pipeline.tally }, retiredKeys: this.retired, files: [...this.pipeline.filesWritten] };
+    return { runId: this.runId, ops: { ...this.ops }, checks: { ...this.pipeline.tally }, retiredKeys: this.retired, carriedWrites: this.carriedTotal, files: [...this.pipeline.filesWritten] };
   }
 
   private async shutdownAfter(workers: Promise<void>[]): Promise<CanarySummary> {
@@ -336,6 +339,7 @@ export class Canary {
       this.rename(slot);
       await this.open(slot);
     } else {
+      this.carriedTotal += out.carried;
       slot.state = 'open';
     }
     this.deps.metrics.carriedWrites.set(this.slots.reduce((n, s) => n + s.window.carriedCount, 0));
