@@ -160,7 +160,12 @@ export class Canary {
       this.slots.push(slot);
       this.track(this.open(slot));
     }
-    const workers = Array.from({ length: this.cfg.concurrency }, (_, i) => this.worker(i + 1));
+    const workers = Array.from({ length: this.cfg.concurrency }, (_, i) =>
+      this.worker(i + 1).catch((e: unknown) => {
+        this.deps.logger.error({ err: (e as Error).message }, 'canary stopped on an internal error');
+        this.requestStop();
+      }),
+    );
     this.ageTimer = setInterval(() => this.cutOld(), Math.max(10, Math.floor(this.cfg.windowMs / 4)));
     this.ageTimer.unref();
     this.deps.logger.info({ runId: this.runId, prefix: this.cfg.prefix, keys: this.cfg.keys, concurrency: this.cfg.concurrency, rate: this.cfg.ratePerSec }, 'canary started');
@@ -266,6 +271,7 @@ export class Canary {
       slot.window.add(r.record);
       slot.inflight--;
       this.note(req.op, r);
+      if (seen.size > 4 * this.cfg.keys) seen.clear(); // names of retired keys
       this.learn(seen, r);
       if (r.record.outcome === 'unknown') client = this.newClient(); // it may still apply: a client's ops must not overlap
       if (slot.inflight === 0 && slot.quiet) slot.quiet();

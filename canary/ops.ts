@@ -42,8 +42,11 @@ function writeFailure(e: unknown): Answer {
   if (!(e instanceof CellkvError)) return { outcome: 'unknown', error: String(e) };
   const error = `${e.code}: ${e.detail}`;
   if (e.code === 'OUTCOME_UNKNOWN' || e.code === 'CANCELLED' || e.status === 504 || e.status === 502) return { outcome: 'unknown', error };
-  // status 0 UNAVAILABLE without OUTCOME_UNKNOWN: the client proved nothing was sent.
-  if (e.code === 'UNAVAILABLE' || (e.status >= 400 && e.status < 500)) return { outcome: 'fail', error };
+  // Retryable refusals (503, 429 RATE_LIMITED, "not sent") after an ambiguous attempt already
+  // arrive as OUTCOME_UNKNOWN from the client; a final non-retryable refusal (401 after a token
+  // expired, 429 QUOTA_EXCEEDED) does not, so after several attempts it proves nothing.
+  if (e.code === 'UNAVAILABLE' || e.code === 'RATE_LIMITED') return { outcome: 'fail', error };
+  if (e.status >= 400 && e.status < 500) return { outcome: e.attempts > 1 ? 'unknown' : 'fail', error };
   return { outcome: 'unknown', error };
 }
 
