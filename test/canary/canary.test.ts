@@ -1,7 +1,7 @@
 // The canary against a real cluster: one nats-server, three cell nodes on LevelDB, a real
 // gateway verifying real JWTs. A healthy cluster gives linearizable windows and zero violations
 // over HTTP and over the NATS front door (metrics scraped from the canary's own /metrics and
-// linted by promtool); the CLI process runs a bounded job. A deliberately broken client that
+// linted by promtool); the CLI process serves /metrics and stops on SIGTERM. A deliberately broken client that
 // serves some reads from a stale cache must make the canary count a violation and keep a
 // window file that `npm run lincheck` decides "not linearizable".
 
@@ -143,15 +143,39 @@ describe('canary on a healthy cluster', () => {
     }
   });
 
-  it('the CLI process runs a bounded job and exits 0 with a summary', async () => {
-    const r = await run(process.execPath, [
+  it('the CLI process serves /metrics while running and stops on SIGTERM with a summary', async () => {
+    const p = spawn(process.execPath, [
       join(ROOT, 'cli/bin.mjs'), 'canary', '--url', gw.url, '--token', token, '--keys', '2', '--concurrency', '2',
-      '--rate', '200', '--window-ops', '10', '--max-windows', '2', '--metrics-port', '0', '--metrics-host', '127.0.0.1',
+      '--rate', '200', '--window-ops', '10', '--metrics-port', '0', '--metrics-host', '127.0.0.1',
       '--violations-dir', join(dir, 'cli-violations'),
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^metrics=http:\/\/127\.0\.0\.1:[0-9]+\/metrics run=[0-9a-f]{8}$/m);
-    assert.match(r.stderr, /canary: [0-9]+ ops .*windows: ([2-9]|[1-9][0-9]+) linearizable, 0 violation, 0 unknown, 0 skipped/);
+    ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CELLKV_LOG_LEVEL: 'warn' } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    try {
+      // Bounded waits for the process's own progress, not for a duration.
+      let url: string | null = null;
+      for (let i = 0; i < 300 && url === null; i++) {
+        url = /^metrics=(\S+) run=[0-9a-f]{8}$/m.exec(stdout)?.[1] ?? null;
+        if (url === null) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(url !== null && url.startsWith('http://127.0.0.1:'), `no metrics line: ${stdout}${stderr}`);
+      let page = '';
+      for (let i = 0; i < 300 && !(sample(page, 'cellkv_canary_checks_total{verdict="linearizable"}') >= 2); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        page = await (await fetch(url)).text();
+      }
+      assert.ok(sample(page, 'cellkv_canary_checks_total{verdict="linearizable"}') >= 2, page);
+      assert.equal(sample(page, 'cellkv_canary_violations_total'), 0);
+      assert.ok(sample(page, 'cellkv_canary_process_resident_memory_bytes') > 0, 'process metrics are served too');
+      p.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+      assert.match(stderr, /canary: [0-9]+ ops .*windows: ([2-9]|[1-9][0-9]+) linearizable, 0 violation, 0 unknown, 0 skipped/);
+    } finally {
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    }
   });
 
   it('the CLI refuses bad flags with a stable code', async () => {
