@@ -318,6 +318,8 @@ export class Canary {
       const r = await runOp(this.deps.client, this.clock, { client: this.newClient(), key: name, op: 'get' });
       this.note('barrier', r);
       if (r.record.outcome === 'ok') return r.record;
+      // Say why the key is stuck (e.g. a rejected token), without a line per retry.
+      if ((n & (n - 1)) === 0) this.deps.logger.warn({ key: name, attempts: n + 1, error: r.error }, 'canary barrier read failed; the key waits and retries');
       await Promise.race([sleep(Math.min(this.cfg.barrierRetryMaxMs, 50 * 2 ** Math.min(n, 16))), this.stopSignal]);
     }
     return null;
