@@ -155,8 +155,9 @@ export class Canary {
   run(): Promise<CanarySummary> {
     if (this.finished) return this.finished;
     for (let i = 0; i < this.cfg.keys; i++) {
-      const slot: Slot = { index: i, gen: 0, name: '', window: null as unknown as KeyWindow, inflight: 0, state: 'opening', quiet: null };
-      this.rename(slot);
+      const name = this.keyName(i, 0);
+      const slot: Slot = { index: i, gen: 0, name, window: new KeyWindow(name, this.limits), inflight: 0, state: 'opening', quiet: null };
+      this.names.push(name);
       this.slots.push(slot);
       this.track(this.open(slot));
     }
@@ -203,8 +204,14 @@ export class Canary {
     return summary;
   }
 
+  private keyName(slot: number, gen: number): string {
+    return `${this.cfg.prefix}${this.runId}/${slot}.${gen}`;
+  }
+
+  /** The slot's next generation: a fresh key name and an empty, unseeded window. */
   private rename(slot: Slot): void {
-    slot.name = `${this.cfg.prefix}${this.runId}/${slot.index}.${slot.gen}`;
+    slot.gen++;
+    slot.name = this.keyName(slot.index, slot.gen);
     slot.window = new KeyWindow(slot.name, this.limits);
     if (this.names.length < MAX_NAMES_REMEMBERED) this.names.push(slot.name);
   }
@@ -343,7 +350,6 @@ export class Canary {
       this.retired++;
       this.deps.metrics.retiredKeys.inc();
       this.pipeline.skipped(slot.name, out.reason);
-      slot.gen++;
       this.rename(slot);
       await this.open(slot);
     } else {
