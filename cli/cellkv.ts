@@ -10,6 +10,8 @@ import { CellkvError, CellkvHttpClient, type Consistency } from '../shared/clien
 import { ALL_SCOPES, DevKeyError, loadDevKeys, mintDevToken, parseTtl } from '../scripts/dev-keys.js';
 import { AdminClient, AdminError, parseNatsServers, type NodeStatus, type TenantRecord } from './admin.js';
 import { printable, renderStatus, table } from './format.js';
+import { reportFailure, runCanaryProcess } from '../canary/main.js';
+import { addCanaryOptions, canaryToken, CANARY_TENANT, type CanaryCliOptions } from '../canary/options.js';
 
 interface Endpoints {
   readonly gateway?: string;
@@ -320,6 +322,25 @@ httpCommand('scan', 'list keys in order (prefix or start/end), following pages u
     if (o.json) return out(JSON.stringify(rows, null, 2));
     for (const r of rows) out(r.value === null ? r.key : `${r.key}\t${r.value}`);
   });
+
+program.addCommand(
+  addCanaryOptions(new Command('canary'))
+    .description(`live linearizability canary on the reserved prefix (tenant "${CANARY_TENANT}"; see canary/README.md)`)
+    .addOption(new Option('--keys-dir <dir>', 'dev key directory for a minted token (default <dir>/keys)'))
+    .action(async (_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common & CanaryCliOptions>();
+      // Local convenience as for get/put: the gateway from --dir, a token minted from the dev key.
+      if (o.url === undefined && o.nats === undefined) o.url = process.env['CELLKV_URL'] ?? endpoints(o.dir).gateway ?? 'http://127.0.0.1:8080';
+      let token = canaryToken(o);
+      if (token === null) {
+        const keys = await loadDevKeys(keysDirOf(o)).catch((e: unknown) => {
+          throw new CellkvError({ code: 'UNAUTHENTICATED', status: 0, detail: `no token: pass --token or set CELLKV_CANARY_TOKEN (${(e as Error).message})` });
+        });
+        token = await mintDevToken(keys, { tenant: CANARY_TENANT, scopes: 'kv:read kv:write', ttlSeconds: 7 * 24 * 3600 });
+      }
+      process.exitCode = await runCanaryProcess(o, token).catch(reportFailure);
+    }),
+);
 
 // ------------------------------------------------------------------ errors
 
