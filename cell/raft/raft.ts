@@ -99,6 +99,15 @@ export class RaftNode {
     };
   }
 
+  /** Leader: how many entries each other replica's matched log is behind ours (metrics); [] otherwise. */
+  replicationLag(): [NodeId, number][] {
+    if (this.r.role !== 'leader') return [];
+    const last = this.r.log.lastIndex();
+    const out: [NodeId, number][] = [];
+    for (const [id, pr] of this.r.progress) if (id !== this.r.id) out.push([id, Math.max(0, last - pr.match)]);
+    return out;
+  }
+
   /** Leader: the index of every snapshot still being sent to a follower. */
   snapshotsInFlight(): number[] {
     const out: number[] = [];
