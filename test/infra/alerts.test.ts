@@ -56,6 +56,12 @@ test('promtool check rules accepts alerts.yml', async () => {
   assert.match(r.output, /SUCCESS: \d+ rules found/);
 });
 
+test('promtool check config accepts the example configuration that loads the rules', async () => {
+  const r = await promtool(['check', 'config', join(ROOT, 'infra/prometheus/prometheus.yml')]);
+  assert.equal(r.code, 0, r.output);
+  assert.match(r.output, /SUCCESS: 1 rule files found/);
+});
+
 test('promtool test rules passes every synthetic-series test', async () => {
   const r = await promtool(['test', 'rules', ...RULE_TEST_FILES]);
   assert.equal(r.code, 0, r.output);
