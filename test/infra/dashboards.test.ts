@@ -12,7 +12,8 @@ import { CellCluster } from '../support/cell-cluster.js';
 import type { Gateway } from '../../gateway/server.js';
 import { makeKeys, mintToken, raw, startTestGateway, te, type TestKeys } from '../gateway/support.js';
 import { renderDashboards } from '../../infra/grafana/dashboards.js';
-import { dashboardFiles, dashboardTargets, loadDashboard, loadRules } from './infra-files.js';
+import { join } from 'node:path';
+import { dashboardFiles, dashboardTargets, loadDashboard, loadRules, ROOT } from './infra-files.js';
 import { checkReferences, parseExposition, type Exposition, type Reference } from './metric-references.js';
 
 /**
@@ -168,6 +169,12 @@ describe('against a running cluster', () => {
     assert.match(nodes, /cellkv_data_fs_free_bytes [1-9]/);
     assert.match(nodes, /cellkv_data_dir_bytes [1-9]/);
     assert.match(nodes, /cellkv_node_info\{node="n2",az="az2"\} 1/);
+
+    // The catalog documents every cellkv metric the processes expose.
+    const catalog = readFileSync(join(ROOT, 'docs/metrics.md'), 'utf8');
+    const families = [...new Set([gatewayBody, ...nodeBodies].flatMap((b) => [...b.matchAll(/^# TYPE (cellkv_\w+) /gm)].map((m) => m[1]!)))];
+    const undocumented = families.filter((f) => !catalog.includes(`\`${f}\``));
+    assert.deepEqual(undocumented, [], `docs/metrics.md does not describe: ${undocumented.join(', ')}`);
 
     const report = checkReferences(allReferences(), exposed, { recorded: recorded(), canaryMetrics: CANARY_METRICS });
     const declaredOnly = report.checked.filter((n) => !exposed.sampled.has(n));
