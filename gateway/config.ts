@@ -6,6 +6,7 @@ import { DEFAULT_MAX_VALUE_BYTES } from '../shared/keys.js';
 import type { AuthConfig } from './auth.js';
 import { DEFAULT_HOT_KEY_OPTIONS, type HotKeyOptions } from './hot-keys.js';
 import type { Logger } from './log.js';
+import { DEFAULT_MAX_TENANT_LABELS } from './metrics.js';
 import type { QuotaLimits } from './quotas.js';
 
 export interface GatewayConfig {
@@ -57,6 +58,8 @@ export interface GatewayConfig {
   readonly maxTrackedTenants: number;
   /** Hot-key mitigation (hot-keys.ts); fields not given take their defaults. */
   readonly hotKeys: HotKeyOptions;
+  /** Distinct tenant label values in /metrics; later tenants share `_other` (docs/metrics.md). */
+  readonly metricsMaxTenants: number;
 }
 
 export type GatewayConfigInput = Partial<Omit<GatewayConfig, 'auth' | 'natsServers' | 'hotKeys'>> &
@@ -78,6 +81,7 @@ const limits = z.object({
   defaultQuota: z.strictObject({ maxKeys: positive.optional(), maxBytes: positive.optional(), opsPerSec: positive.optional() }).optional(),
   quotaRefreshMs: z.number().int().min(100).max(600_000),
   maxTrackedTenants: z.number().int().min(1).max(10_000_000),
+  metricsMaxTenants: z.number().int().min(0).max(10_000),
   hotKeys: z.strictObject({
     topK: z.number().int().min(1).max(10_000),
     threshold: z.number().int().min(1),
@@ -109,6 +113,7 @@ export function resolveConfig(input: GatewayConfigInput): GatewayConfig {
     quotaShare: 1,
     quotaRefreshMs: 1000,
     maxTrackedTenants: 100_000,
+    metricsMaxTenants: DEFAULT_MAX_TENANT_LABELS,
     ...input,
     hotKeys: { ...DEFAULT_HOT_KEY_OPTIONS, ...(input.hotKeys ?? {}) },
   };

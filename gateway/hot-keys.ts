@@ -256,6 +256,11 @@ export class HotKeys<T> {
     return this.top.countAtLeast(this.opts.threshold, this.clock());
   }
 
+  /** The decayed count of the hottest key, 0 when none is tracked. */
+  hottestCount(): number {
+    return this.top.top(1, this.clock())[0]?.count ?? 0;
+  }
+
   view(limit: number): HotKeyView[] {
     return this.top.top(limit, this.clock()).map((e) => ({
       tenant: e.item.tenant,

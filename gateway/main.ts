@@ -32,6 +32,7 @@ const program = new Command()
   .option('--default-max-keys <n>', 'maxKeys of tenants without a record (default unlimited)', env('DEFAULT_MAX_KEYS'))
   .option('--default-max-bytes <n>', 'maxBytes of tenants without a record (default unlimited)', env('DEFAULT_MAX_BYTES'))
   .option('--default-ops-per-sec <n>', 'opsPerSec of tenants without a record (default unlimited)', env('DEFAULT_OPS_PER_SEC'))
+  .option('--metrics-max-tenants <n>', 'distinct tenant label values in /metrics (later tenants: _other)', env('METRICS_MAX_TENANTS'))
   .option('--no-nats-front-door', 'serve HTTP only')
   .option('--no-coalesce', 'one NATS request per cell request (no coalescing per cell node)')
   .parse();
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     ...(str('traceSampleRatio') !== undefined ? { traceSampleRatio: Number(str('traceSampleRatio')) } : {}),
     ...(str('quotaShare') !== undefined ? { quotaShare: Number(str('quotaShare')) } : {}),
     ...(int('quotaRefreshMs') !== undefined ? { quotaRefreshMs: int('quotaRefreshMs')! } : {}),
+    ...(int('metricsMaxTenants') !== undefined ? { metricsMaxTenants: int('metricsMaxTenants')! } : {}),
     ...defaultQuota(),
     logger: log,
     defaultMetrics: true,

@@ -39,7 +39,7 @@ import { decodeFromJson, encodeForJson } from './encoding.js';
 import { batchJson, metaJson, scanJson, type Json } from './json-views.js';
 import type { InflightLimiter } from './limits.js';
 import type { Logger } from './log.js';
-import type { GatewayMetrics } from './metrics.js';
+import type { ApiOpLabel, GatewayMetrics } from './metrics.js';
 import { scanRange } from './scan.js';
 import { natsHeaderGetter } from '../shared/telemetry.js';
 import { currentTrace, GatewayTracing, runWithTrace, startTrace } from './tracing.js';
@@ -101,7 +101,7 @@ export interface FrontDoorDeps {
   readonly tracing?: GatewayTracing;
 }
 
-const OPS = ['get', 'put', 'delete', 'batch', 'scan'];
+const OPS: readonly ApiOpLabel[] = ['get', 'put', 'delete', 'batch', 'scan'];
 
 export class NatsFrontDoor {
   private sub: Subscription | null = null;
@@ -127,12 +127,13 @@ export class NatsFrontDoor {
   private async handle(msg: Msg): Promise<void> {
     if (!msg.reply) return; // fire-and-forget publishes have nobody to answer
     const op = msg.subject.slice(API_SUBJECT_PREFIX.length);
-    const opLabel = OPS.includes(op) ? op : 'other';
+    const opLabel: ApiOpLabel = OPS.find((o) => o === op) ?? 'other';
     const trace = this.tracing.enabled
       ? this.tracing.startServer(`${API_SUBJECT_PREFIX}${opLabel}`, msg.headers, natsHeaderGetter, { 'messaging.system': 'nats', 'cellkv.op': opLabel })
       : startTrace(msg.headers?.get('traceparent'));
     const started = performance.now();
-    const body = await runWithTrace(trace, () => this.d.limiter.run(() => this.dispatch(op, msg)).catch((e: unknown) => this.errorBody(e, trace.traceId)));
+    const who: { tenant?: string } = {};
+    const body = await runWithTrace(trace, () => this.d.limiter.run(() => this.dispatch(op, msg, who)).catch((e: unknown) => this.errorBody(e, trace.traceId)));
     let status = typeof body['status'] === 'number' ? body['status'] : 200;
     try {
       msg.respond(new TextEncoder().encode(JSON.stringify(body)));
@@ -143,6 +144,7 @@ export class NatsFrontDoor {
       msg.respond(new TextEncoder().encode(JSON.stringify(this.errorBody(err, trace.traceId))));
     }
     this.d.metrics.natsRequests.inc({ op: opLabel, status: String(status) });
+    this.d.metrics.observeRequest('nats', opLabel, who.tenant, status, (performance.now() - started) / 1000);
     if (trace.span !== null) this.tracing.endServer(trace, status, { 'cellkv.status': status });
     this.d.log.info({ trace_id: trace.traceId, span_id: trace.spanId, door: 'nats', op, status, ms: Math.round(performance.now() - started) }, 'request');
   }
@@ -154,11 +156,13 @@ export class NatsFrontDoor {
     return { ok: false, ...problemOfError(err) };
   }
 
-  private async dispatch(op: string, msg: Msg): Promise<{ [k: string]: Json }> {
+  /** Serves one request; `who.tenant` is set once the token is verified (for metrics). */
+  private async dispatch(op: string, msg: Msg, who: { tenant?: string }): Promise<{ [k: string]: Json }> {
     if (!['get', 'put', 'delete', 'batch', 'scan'].includes(op)) {
       throw new KvError('NOT_FOUND', `unknown subject ${msg.subject}; use ${API_SUBJECT_PREFIX}get|put|delete|batch|scan`);
     }
     const p = await this.d.verifier.verify(msg.headers?.get('Authorization'));
+    who.tenant = p.tenant;
     currentTrace()?.span?.setAttribute('cellkv.tenant', p.tenant);
     requireOpScope(p, op as ApiOp);
     let body: unknown;

@@ -19,7 +19,7 @@
 import { KvError } from '../shared/errors.js';
 import type { TenantRecord, TenantSource, TenantUsage } from './admin-link.js';
 import type { Logger } from './log.js';
-import type { GatewayMetrics } from './metrics.js';
+import type { GatewayMetrics, QuotaSaturation } from './metrics.js';
 import { growthOf, type SettledWrite, type SizeProbe, type WriteIntent, type WriteTicket } from './quota-writes.js';
 import { retryAfterSeconds, TenantRateLimiter } from './rate-limit.js';
 
@@ -135,6 +135,24 @@ export class QuotaService {
   /** Milliseconds since the last complete refresh, null before the first. */
   usageAgeMs(): number | null {
     return this.lastRefreshAt === null ? null : this.clock() - this.lastRefreshAt;
+  }
+
+  /**
+   * Usage / limit of every tracked tenant with a size quota whose usage is known (for the
+   * saturation gauge; computed at scrape time only).
+   */
+  saturation(): QuotaSaturation[] {
+    const out: QuotaSaturation[] = [];
+    const consider = (tenant: string, lim: QuotaLimits | null): void => {
+      if (!lim || !sized(lim)) return;
+      const u = this.usageOf(tenant);
+      if (!u) return;
+      if (lim.maxKeys !== undefined) out.push({ tenant, resource: 'keys', ratio: u.keys / lim.maxKeys });
+      if (lim.maxBytes !== undefined) out.push({ tenant, resource: 'bytes', ratio: u.bytes / lim.maxBytes });
+    };
+    for (const [tenant, rec] of this.records) consider(tenant, rec);
+    for (const tenant of this.active.keys()) if (!this.records.has(tenant)) consider(tenant, this.opts.defaultQuota);
+    return out;
   }
 
   /** Admits `cost` operations under the tenant's rate (this gateway's share), else RATE_LIMITED. */

@@ -43,7 +43,7 @@ export interface Gateway {
 export async function startGateway(input: GatewayConfigInput): Promise<Gateway> {
   const config = resolveConfig(input);
   const log: Logger = config.logger ?? createLogger();
-  const metrics = new GatewayMetrics({ defaultMetrics: config.defaultMetrics });
+  const metrics = new GatewayMetrics({ defaultMetrics: config.defaultMetrics, maxTenantLabels: config.metricsMaxTenants });
   const verifier = await TokenVerifier.create(config.auth);
   const telemetry = initTelemetry({
     serviceName: 'cellkv-gateway',
@@ -72,8 +72,10 @@ export async function startGateway(input: GatewayConfigInput): Promise<Gateway> 
     metrics,
   );
   metrics.quotaUsageAgeMs = () => quotas.usageAgeMs();
+  metrics.quotaSaturation = () => quotas.saturation();
   const hotKeys = new HotKeys<GetOutcome>(config.hotKeys, (by) => metrics.hotKeyReads.inc({ served_by: by }));
   metrics.hotKeyCount = () => hotKeys.hotCount();
+  metrics.hottestKeyCount = () => hotKeys.hottestCount();
   const core = new GatewayCore(tracing.wrapAccess(link), {
     maxValueBytes: config.maxValueBytes,
     requestTimeoutMs: config.requestTimeoutMs,

@@ -1,6 +1,39 @@
-// Prometheus metrics of a cell node (prom-client), one registry per process.
+// Prometheus metrics of a cell node (prom-client), one registry per process. Counters on the
+// Raft loop are updated where things happen; the gauges below the line are read from the node
+// at scrape time (collect), so they cost nothing on the request path. The catalog with alerting
+// advice is docs/metrics.md.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CachedDiskUsage, type DiskUsage } from './disk-usage.js';
+
+/** One replica as the scrape-time gauges see it. */
+export interface ReplicaMetricsView {
+  readonly cell: string;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly hasLeader: boolean;
+  /** Leader only: entries each other replica is behind this log's last index. */
+  readonly followerLag: readonly (readonly [string, number])[];
+}
+
+/** A node's liveness record as the meta-cell leader holds it. */
+export interface HeartbeatView {
+  readonly node: string;
+  readonly az: string;
+  /** Clock time of the last heartbeat (the sender's clock), 0 when never seen. */
+  readonly lastHeartbeatMs: number;
+}
+
+/** What the node shows the scrape-time gauges (set once by CellNode). */
+export interface NodeMetricsSource {
+  readonly nodeId: string;
+  readonly az: string;
+  readonly dataDir: string;
+  replicas(): Iterable<ReplicaMetricsView>;
+  /** The node registry when this node leads the meta cell, else null (one exporter per cluster). */
+  heartbeats(): readonly HeartbeatView[] | null;
+}
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -25,7 +58,80 @@ export class NodeMetrics {
   readonly shed = new Counter({ name: 'cellkv_requests_shed_total', help: 'Requests refused because a queue was full', registers: [this.registry] });
   readonly expiredKeys = new Counter({ name: 'cellkv_expired_keys_deleted_total', help: 'Expired keys reclaimed', registers: [this.registry] });
 
+  // ------------------------------------------------------------ read at scrape time
+  private source: NodeMetricsSource | null = null;
+  private disk: CachedDiskUsage | null = null;
+
+  readonly nodeInfo: Gauge = this.scraped('cellkv_node_info', 'Always 1; labels name the node and its availability zone (for joins)', ['node', 'az'], (g, s) => {
+    g.set({ node: s.nodeId, az: s.az }, 1);
+  });
+  readonly raftTerm: Gauge = this.scraped('cellkv_raft_term', 'Current Raft term of this replica', ['cell'], (g, s) => {
+    for (const r of s.replicas()) g.set({ cell: r.cell }, r.term);
+  });
+  readonly raftCommit: Gauge = this.scraped('cellkv_raft_commit_index', 'Highest log index this replica knows committed', ['cell'], (g, s) => {
+    for (const r of s.replicas()) g.set({ cell: r.cell }, r.commit);
+  });
+  readonly raftApplied: Gauge = this.scraped('cellkv_raft_applied_index', 'Highest log index this replica applied to its state machine', ['cell'], (g, s) => {
+    for (const r of s.replicas()) g.set({ cell: r.cell }, r.applied);
+  });
+  readonly raftHasLeader: Gauge = this.scraped('cellkv_raft_has_leader', '1 when this replica knows a leader of its cell in the current term, else 0', ['cell'], (g, s) => {
+    for (const r of s.replicas()) g.set({ cell: r.cell }, r.hasLeader ? 1 : 0);
+  });
+  readonly followerLag: Gauge = this.scraped('cellkv_raft_follower_lag_entries', 'Leader only: log entries a follower is behind the leader', ['cell', 'follower'], (g, s) => {
+    for (const r of s.replicas()) for (const [follower, lag] of r.followerLag) g.set({ cell: r.cell, follower }, lag);
+  });
+  readonly heartbeatAge: Gauge = this.scraped(
+    'cellkv_meta_node_heartbeat_age_seconds',
+    'Meta-cell leader only: seconds since each registered node last sent a liveness heartbeat (+Inf: never)',
+    ['node', 'az'],
+    (g, s) => {
+      const now = Date.now();
+      for (const h of s.heartbeats() ?? []) g.set({ node: h.node, az: h.az }, h.lastHeartbeatMs > 0 ? Math.max(0, now - h.lastHeartbeatMs) / 1000 : Infinity);
+    },
+  );
+  readonly dataDirBytes = this.diskGauge('cellkv_data_dir_bytes', 'Bytes of the files in the data directory (LevelDB, snapshots)', (d) => d.bytes);
+  readonly dataDirFiles = this.diskGauge('cellkv_data_dir_files', 'Files in the data directory', (d) => d.files);
+  readonly sstFiles = this.diskGauge('cellkv_leveldb_sst_files', 'LevelDB table files in the data directory', (d) => d.sstFiles);
+  readonly fsFree = this.diskGauge('cellkv_data_fs_free_bytes', 'Free bytes (available to the node) on the filesystem of the data directory', (d) => d.fsFreeBytes);
+  readonly fsSize = this.diskGauge('cellkv_data_fs_size_bytes', 'Size in bytes of the filesystem of the data directory', (d) => d.fsSizeBytes);
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Connects the scrape-time gauges to the node (before the first scrape). */
+  attach(source: NodeMetricsSource): void {
+    this.source = source;
+    this.disk = new CachedDiskUsage(source.dataDir);
+  }
+
+  /** A gauge recomputed at every scrape; series of cells no longer hosted disappear. */
+  private scraped(name: string, help: string, labelNames: string[], fill: (g: Gauge, s: NodeMetricsSource) => void): Gauge {
+    const metrics = this;
+    return new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect(this: Gauge): void {
+        this.reset();
+        if (metrics.source) fill(this, metrics.source);
+      },
+    });
+  }
+
+  private diskGauge(name: string, help: string, pick: (d: DiskUsage) => number): Gauge {
+    const metrics = this;
+    return new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      async collect(this: Gauge): Promise<void> {
+        // A failed measurement reports NaN (no alert compares true on it) rather than failing
+        // the scrape or showing a misleading 0.
+        const d = await metrics.disk?.get().catch(() => null);
+        this.set(d ? pick(d) : NaN);
+      },
+    });
   }
 }

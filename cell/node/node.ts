@@ -12,6 +12,7 @@ import { CellData } from '../kv/cell-data.js';
 import type { KvDb } from '../kv/kv-db.js';
 import { Failpoints } from './failpoints.js';
 import { NodeMetrics } from './metrics.js';
+import { nodeMetricsSource } from './metrics-source.js';
 import { MetaState } from './meta.js';
 import { Replica, type CellRange } from './replica.js';
 import { NodeTransport } from './transport.js';
@@ -70,6 +71,7 @@ export class CellNode {
       meta: () => this.meta,
     });
     this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport);
+    metrics.attach(nodeMetricsSource(this));
   }
 
   static async start(cfg: NodeConfig, log: Logger, tracing: CellTracing | null = null): Promise<CellNode> {

@@ -107,6 +107,12 @@ export class RaftNode {
     return out;
   }
 
+  /** Leader: how many entries each other replica's matched log is behind ours (metrics); [] otherwise. */
+  replicationLag(): [NodeId, number][] {
+    const last = this.r.log.lastIndex();
+    return this.progress().map((p) => [p.id, Math.max(0, last - p.match)]);
+  }
+
   /** Leader: the index of every snapshot still being sent to a follower. */
   snapshotsInFlight(): number[] {
     const out: number[] = [];

@@ -6,7 +6,7 @@ import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROU
 import { requireScope, type Scope, type TokenVerifier } from '../auth.js';
 import type { InflightLimiter } from '../limits.js';
 import type { Logger } from '../log.js';
-import type { GatewayMetrics } from '../metrics.js';
+import type { ApiOpLabel, GatewayMetrics } from '../metrics.js';
 import { GatewayTracing, httpHeaderGetter, runWithTrace, startTrace } from '../tracing.js';
 import { errorResponse, rawPath, toKvError, type Ctx, type GatewayEnv } from './context.js';
 
@@ -18,6 +18,20 @@ export function routeLabel(path: string): string {
   if (path.startsWith('/v1/admin/')) return 'admin';
   if (path === '/healthz' || path === '/readyz' || path === '/metrics') return path.slice(1);
   return 'other';
+}
+
+/** The operation label of a tenant API request; null for health, metrics and unknown paths. */
+export function apiOpLabel(route: string, method: string): ApiOpLabel | null {
+  switch (route) {
+    case 'kv':
+      return method === 'GET' || method === 'HEAD' ? 'get' : method === 'PUT' ? 'put' : method === 'DELETE' ? 'delete' : 'other';
+    case 'batch':
+    case 'scan':
+    case 'admin':
+      return route;
+    default:
+      return null;
+  }
 }
 
 /** http.route of each route label: a template, never a key. */
@@ -54,6 +68,8 @@ export function observe(log: Logger, metrics: GatewayMetrics, tracing: GatewayTr
     metrics.httpDuration.observe({ route }, seconds);
     c.res.headers.set('x-trace-id', trace.traceId);
     const principal = c.get('principal');
+    const op = apiOpLabel(route, method);
+    if (op !== null) metrics.observeRequest('http', op, principal?.tenant, status, seconds);
     if (trace.span !== null) {
       tracing.endServer(trace, status, principal ? { [ATTR_HTTP_RESPONSE_STATUS_CODE]: status, 'cellkv.tenant': principal.tenant } : { [ATTR_HTTP_RESPONSE_STATUS_CODE]: status });
     }
