@@ -14,7 +14,7 @@ locals {
   # Node IDs depend only on the AZ's position and the index inside it, so they are stable.
   nodes = merge([
     for a, az in var.azs : {
-      for i in range(var.nodes_per_az) : format("n%d-%d", a + 1, i + 1) => {
+      for i in range(var.nodes_per_az) : "n${a + 1}-${i + 1}" => {
         az    = az
         index = i
         # Own AZ's NATS server first, the others as fallbacks (cell/node/transport.ts: noRandomize).

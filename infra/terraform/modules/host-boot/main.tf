@@ -2,6 +2,9 @@
 # release object this role's user data names (derived from the same inputs, so they cannot
 # drift apart), and the cloud-init user data that writes files, fetches secrets at each service
 # start, installs the release and starts the units.
+#
+# Paths the role modules' systemd units rely on: /usr/local/libexec/cellkv/fetch-secrets (run it
+# as root before each start: ExecStartPre=+...) writes /run/cellkv/secrets.env (root only).
 
 locals {
   libexec          = "/usr/local/libexec/cellkv"
