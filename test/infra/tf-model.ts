@@ -5,7 +5,15 @@
 
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { parse } from '@cdktn/hcl2json';
+
+// Loaded by a computed name so tsc does not read the package's typings: they pull in the DOM
+// lib (/// <reference lib="dom" />), which changes Node's global types for the whole project.
+const HCL2JSON: string = '@cdktn/hcl2json';
+interface Hcl2Json {
+  parse(filename: string, contents: string): Promise<Record<string, unknown>>;
+}
+let hcl2json: Promise<Hcl2Json> | undefined;
+const parse = async (filename: string, contents: string) => (await (hcl2json ??= import(HCL2JSON) as Promise<Hcl2Json>)).parse(filename, contents);
 
 /** One block body as hcl2json gives it: attributes and nested blocks (as arrays). */
 export type Body = Record<string, unknown>;
