@@ -82,7 +82,7 @@ export class TfConsole {
       });
       p.stdin.end(line);
     });
-    if (code !== 0 || stdout.trim() === '') throw new Error(`terraform console: ${stderr.trim() || stdout.trim() || `exit ${code}`}\n  expression: ${expr.slice(0, 500)}`);
+    if (code !== 0 || stdout.trim() === '') throw new Error(`terraform console: ${(stderr.trim() || stdout.trim() || `exit ${code}`).replace(/\x1b\[[0-9;]*m/g, '')}\n  expression: ${expr.slice(0, 500)}`);
     // The console prints an HCL string literal whose content is the JSON text.
     return JSON.parse(JSON.parse(stdout.trim()) as string) as unknown;
   }
