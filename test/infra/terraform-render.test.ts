@@ -100,6 +100,8 @@ const CASES: [string, string, string, boolean][] = [
   ['modules/nats-cluster', 'authorization_conf', JSON.stringify('authorization {\n  users = [ { user: "cell", password: "a-real-password" } ]\n}\n'), false],
   ['modules/nats-cluster', 'tls_cert_pem', '"-----BEGIN CERTIFICATE-----\\nMII...\\n"', true],
   ['modules/nats-cluster', 'tls_cert_pem', '"-----BEGIN PRIVATE KEY-----\\nMII...\\n"', false],
+  ['modules/gateways', 'name', '"cellkv-prod"', true],
+  ['modules/gateways', 'name', '"cellkv-production-eu-west-1-blue"', false],
   ['modules/gateways', 'instance_count', '3', true],
   ['modules/gateways', 'instance_count', '2', false],
   ['modules/gateways', 'issuer', '"https://auth.example.internal"', true],

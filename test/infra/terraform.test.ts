@@ -6,6 +6,7 @@
 
 import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -194,6 +195,23 @@ test('secret flow: the NATS authorization block is the generator output, with pl
   assert.match(readFileSync(join(REPO, 'cell/node/config.ts'), 'utf8'), /env\['CELLKV_NATS_PASSWORD'\]/);
   const gw = readFileSync(join(REPO, 'gateway/main.ts'), 'utf8');
   for (const k of ['CELLKV_NATS_PASSWORD', 'CELLKV_GATEWAY_SESSION_SECRET']) assert.match(gw, new RegExp(`process\\.env\\['${k}'\\]`));
+});
+
+test('render-nats-authorization --check: 0 when the file is current, 1 with OUT_OF_DATE when it is not', async (t) => {
+  const script = join(TF, 'scripts/render-nats-authorization.ts');
+  const runScript = (args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.once('close', (code) => resolve({ code, stderr }));
+    });
+  assert.deepEqual((await runScript(['--check'])).code, 0);
+  const stale = await tempTree({ 'auth.conf': renderAuthorization().replace('cellkv.dir', 'cellkv.directory') });
+  t.after(stale.cleanup);
+  const r = await runScript(['--check', '--out', join(stale.dir, 'auth.conf')]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /OUT_OF_DATE/);
 });
 
 test('units pass only flags the programs declare; node.json holds only NodeConfig settings', () => {

@@ -78,7 +78,8 @@ function main(): void {
     } catch (e) {
       throw new RenderError('IO_ERROR', `cannot read ${out}: ${(e as Error).message}`);
     }
-    if (current !== text) throw new RenderError('OUT_OF_DATE', `${out} is out of date; run: npx tsx infra/terraform/scripts/render-nats-authorization.ts --out ${o.out}`);
+    const prefix = o.platformInboxPrefix !== undefined ? ` --platform-inbox-prefix ${o.platformInboxPrefix}` : '';
+    if (current !== text) throw new RenderError('OUT_OF_DATE', `${out} is out of date; run: npx tsx infra/terraform/scripts/render-nats-authorization.ts --out ${o.out}${prefix}`);
     process.stderr.write(`${out} is up to date\n`);
     return;
   }

@@ -1,6 +1,12 @@
 variable "name" {
   description = "Prefix of resource names, e.g. \"cellkv-prod\"."
   type        = string
+
+  validation {
+    # The load balancer and target group are "<name>-gw", and AWS allows 32 characters.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,28}$", var.name))
+    error_message = "name must be 2-29 characters of [a-z0-9-], starting with a letter (load balancer names are limited to 32)."
+  }
 }
 
 variable "azs" {
