@@ -106,6 +106,9 @@ resource "aws_instance" "node" {
   vpc_security_group_ids = [var.security_group_id]
   iam_instance_profile   = module.boot[each.key].instance_profile_name
   user_data_base64       = base64gzip(module.boot[each.key].user_data)
+  # cloud-init runs once per instance: new user data (release, flags) means a new instance,
+  # which gets the same data volume attached.
+  user_data_replace_on_change = true
 
   metadata_options {
     http_tokens = "required"

@@ -84,6 +84,8 @@ resource "aws_instance" "server" {
   vpc_security_group_ids = [var.security_group_id]
   iam_instance_profile   = module.boot[each.key].instance_profile_name
   user_data_base64       = base64gzip(module.boot[each.key].user_data)
+  # cloud-init runs once per instance: new user data (config, certificate) means a new instance.
+  user_data_replace_on_change = true
 
   metadata_options {
     http_tokens = "required"

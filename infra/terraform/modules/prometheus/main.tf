@@ -54,6 +54,8 @@ resource "aws_instance" "prometheus" {
   vpc_security_group_ids = [var.security_group_id]
   iam_instance_profile   = module.boot.instance_profile_name
   user_data_base64       = base64gzip(module.boot.user_data)
+  # cloud-init runs once per instance: a new config means a new instance.
+  user_data_replace_on_change = true
 
   metadata_options {
     http_tokens = "required"
