@@ -216,7 +216,7 @@ test('units render the flags: the node on its data volume with --bootstrap only 
 const SCRIPTS: [string, string][] = [
   ['host-boot/templates/fetch-secrets.sh.tftpl', `{ region = "eu-west-1", env_file = "/run/cellkv/secrets.env", service_user = "nats", env_secrets = { CELLKV_NATS_PASSWORD = "${ARN}" }, file_secrets = { "/etc/nats/tls/server-key.pem" = "${ARN}" } }`],
   ['host-boot/templates/install-release.sh.tftpl', '{ region = "eu-west-1", release_s3_uri = "s3://artifacts/cellkv/cellkv-0.1.0.tgz" }'],
-  ['nats-cluster/templates/render-nats-conf.sh.tftpl', '{ conf_in = "/etc/nats/nats-server.conf.in", conf_out = "/run/nats-server/nats-server.conf", env_file = "/run/cellkv/secrets.env" }'],
+  ['nats-cluster/templates/render-nats-conf.sh.tftpl', '{ conf_in = "/etc/nats/nats-server.conf.in", conf_out = "/run/nats-server/nats-server.conf", env_file = "/run/cellkv/secrets.env", owner = "nats" }'],
   ['cell-nodes/templates/mount-data-volume.sh.tftpl', '{ volume_id = "vol-0123456789abcdef0", mount_point = "/var/lib/cellkv", data_dir = "/var/lib/cellkv/data", owner = "cellkv" }'],
 ];
 

@@ -60,6 +60,7 @@ module "boot" {
         conf_in  = local.conf_in
         conf_out = "/run/${local.runtime_dir}/nats-server.conf"
         env_file = "/run/cellkv/secrets.env"
+        owner    = "nats"
       })
     },
     {
