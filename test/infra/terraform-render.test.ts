@@ -1,7 +1,8 @@
 // infra/terraform's validations and templates evaluated by the real terraform binary (console in
 // an empty directory: no provider needed), and what they render checked by the real tools:
 // `nats-server -t` on the NATS config (with TLS files and the generated authorization block),
-// `promtool check config` on prometheus.yml, `bash -n` on the boot scripts. Each tool is also
+// `promtool check config` on prometheus.yml, `bash -n` on the boot scripts, `systemd-analyze
+// verify` on the units. Each tool is also
 // shown rejecting a broken input, so a pass means something.
 
 import { test, before, after } from 'node:test';
@@ -253,4 +254,42 @@ test('cloud-config: every file the role needs, base64 exactly as given, commands
   assert.deepEqual(contents, files.map((f) => f.content));
   const runcmd = [...text.matchAll(/^ {2}- (\[.*\])$/gm)].map((m) => JSON.parse(m[1]!) as string[]);
   assert.deepEqual(runcmd, commands);
+});
+
+/** Every unit template with sample values: [template, unit name, vars]. */
+const UNITS: [string, string, string][] = [
+  ['nats-cluster/templates/nats-server.service.tftpl', 'nats-server.service', '{ fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets", render_conf = "/usr/local/libexec/cellkv/render-nats-conf", runtime_dir = "nats-server", conf = "/run/nats-server/nats-server.conf" }'],
+  ['cell-nodes/templates/cellkv-node.service.tftpl', 'cellkv-node.service', '{ node_id = "n1-1", az = "eu-west-1a", data_dir = "/var/lib/cellkv/data", mount_point = "/var/lib/cellkv", nats_urls = "nats://nats-a.cellkv.internal:4222", nats_user = "cell", metrics_port = 9101, bootstrap = null, otlp_endpoint = "http://collector:4318", node_config = "/etc/cellkv/node.json", ca_file = "/etc/cellkv/nats-ca.pem", fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets" }'],
+  ['gateways/templates/cellkv-gateway.service.tftpl', 'cellkv-gateway.service', '{ http_port = 8080, nats_urls = "nats://nats-a.cellkv.internal:4222", nats_user = "gateway", jwks_url = "https://auth.example/jwks.json", issuer = "https://auth.example", audience = "cellkv", tenant_claim = "tenant", quota_share = "0.3333", otlp_endpoint = null, ca_file = "/etc/cellkv/nats-ca.pem", fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets" }'],
+  ['prometheus/templates/prometheus.service.tftpl', 'prometheus.service', '{ config_file = "/etc/prometheus/prometheus.yml", port = 9090, retention = "15d" }'],
+];
+
+/** systemd-analyze verify's complaints, less the binaries this machine does not have. */
+async function unitProblems(file: string): Promise<string[]> {
+  const r = await run('systemd-analyze', ['verify', file]).then(
+    (x) => x.stderr,
+    (e: { stderr?: string }) => e.stderr ?? String(e),
+  );
+  return r.split('\n').filter((l) => l.trim() !== '' && !/Command \S+ is not executable: No such file or directory/.test(l));
+}
+
+test('systemd units render to files `systemd-analyze verify` accepts', async (t) => {
+  const c = needTf(t);
+  if (!c) return;
+  const analyze = ['/usr/bin/systemd-analyze', '/bin/systemd-analyze'].some((p) => existsSync(p));
+  if (!analyze) {
+    process.stderr.write('# SKIP systemd-analyze not found: units not verified\n');
+    t.skip('systemd-analyze not found');
+    return;
+  }
+  const dir = join(workDir.dir, 'units');
+  await run('mkdir', ['-p', dir]);
+  for (const [tpl, name, vars] of UNITS) {
+    const file = join(dir, name);
+    await writeFile(file, await c.render(join(MODULES, tpl), vars));
+    assert.deepEqual(await unitProblems(file), [], `${tpl} (${file})`);
+  }
+  const bad = join(dir, 'broken.service');
+  await writeFile(bad, '[Service]\nExecStart=/bin/true\nKillSignal=SIGBOGUS\nRestartt=always\n');
+  assert.equal((await unitProblems(bad)).length, 2);
 });
