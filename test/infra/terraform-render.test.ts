@@ -2,8 +2,8 @@
 // an empty directory: no provider needed), and what they render checked by the real tools:
 // `nats-server -t` on the NATS config (with TLS files and the generated authorization block),
 // `promtool check config` on prometheus.yml, `bash -n` on the boot scripts, `systemd-analyze
-// verify` on the units. Each tool is also
-// shown rejecting a broken input, so a pass means something.
+// verify` on the units. Each tool is also shown rejecting a broken input, so a pass means
+// something.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
