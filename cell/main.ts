@@ -17,6 +17,7 @@ const program = new Command()
   .option('--az <az>', 'availability zone, e.g. az1')
   .option('--data-dir <dir>', 'data directory (LevelDB)')
   .option('--nats <urls>', 'comma-separated NATS URLs')
+  .option('--nats-user <user>', 'NATS user (password from CELLKV_NATS_PASSWORD)')
   .option('--metrics-port <port>', 'HTTP port for /metrics and /healthz (0 = any)')
   .option('--bootstrap <spec>', 'initial cluster for an empty data dir, e.g. n1:az1,n2:az2,n3:az3')
   .option('--tick-ms <ms>', 'Raft tick interval')
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     az: o['az'],
     dataDir: o['dataDir'],
     natsUrls: o['nats']?.split(','),
+    natsUser: o['natsUser'],
     metricsPort: num(o['metricsPort']),
     bootstrap: o['bootstrap'] !== undefined ? parseBootstrap(o['bootstrap']) : undefined,
     tickMs: num(o['tickMs']),

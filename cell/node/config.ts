@@ -11,6 +11,10 @@ export const NodeConfigSchema = z.object({
   az: z.string().min(1).max(32),
   dataDir: z.string().min(1),
   natsUrls: z.array(z.string().min(1)).min(1),
+  /** NATS user of the cells in the server's authorization block (gateway/nats-permissions.ts). */
+  natsUser: z.string().min(1).max(256).optional(),
+  /** Its password: from CELLKV_NATS_PASSWORD or a config file only, never a flag (argv is public). */
+  natsPass: z.string().min(1).max(1024).optional(),
   /** Port of the /metrics and /healthz HTTP endpoint; 0 = any free port. */
   metricsPort: z.number().int().min(0).max(65535).default(0),
   metricsHost: z.string().default('127.0.0.1'),
@@ -66,13 +70,18 @@ export function loadNodeConfig(flags: Record<string, unknown>, env: NodeJS.Proce
   if (env['CELLKV_AZ']) fromEnv['az'] = env['CELLKV_AZ'];
   if (env['CELLKV_DATA_DIR']) fromEnv['dataDir'] = env['CELLKV_DATA_DIR'];
   if (env['CELLKV_NATS_URLS']) fromEnv['natsUrls'] = env['CELLKV_NATS_URLS'].split(',');
+  if (env['CELLKV_NATS_USER']) fromEnv['natsUser'] = env['CELLKV_NATS_USER'];
+  if (env['CELLKV_NATS_PASSWORD']) fromEnv['natsPass'] = env['CELLKV_NATS_PASSWORD'];
   if (env['CELLKV_BOOTSTRAP']) fromEnv['bootstrap'] = parseBootstrap(env['CELLKV_BOOTSTRAP']);
   if (env['CELLKV_FAILPOINTS']) fromEnv['failpoints'] = env['CELLKV_FAILPOINTS'];
   if (env['CELLKV_OTLP_ENDPOINT']) fromEnv['otlpEndpoint'] = env['CELLKV_OTLP_ENDPOINT'];
   if (env['CELLKV_TRACE_SAMPLE_RATIO']) fromEnv['traceSampleRatio'] = Number(env['CELLKV_TRACE_SAMPLE_RATIO']);
   const merged: Record<string, unknown> = { ...fromFile, ...fromEnv };
   for (const [k, v] of Object.entries(flags)) if (v !== undefined && k !== 'config') merged[k] = v;
-  const parsed = NodeConfigSchema.safeParse(merged);
+  const parsed = NodeConfigSchema.refine((c) => c.natsPass === undefined || c.natsUser !== undefined, {
+    message: 'a NATS password needs a NATS user (--nats-user or CELLKV_NATS_USER)',
+    path: ['natsUser'],
+  }).safeParse(merged);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
     throw new Error(`invalid node configuration:\n${issues}\nset it by --flag, CELLKV_* env or --config file`);

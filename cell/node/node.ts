@@ -82,7 +82,7 @@ export class CellNode {
     const node = new CellNode(cfg, db, db.kv, groupCommit, registry, log, metrics);
     node.tracing = tracing;
     await node.openReplicas();
-    node.transport = await NodeTransport.start(cfg.nodeId, cfg.natsUrls, {
+    node.transport = await NodeTransport.start(cfg.nodeId, cfg.natsUrls, { user: cfg.natsUser, pass: cfg.natsPass }, {
       onRaft: (data) => node.onRaftEnvelope(data),
       onRequest: (data, reply) => node.requests.handle(data, reply),
       onDirectory: (reply) => reply(new TextEncoder().encode(JSON.stringify(node.directoryView()))),

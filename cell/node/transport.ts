@@ -18,6 +18,12 @@ export const SUBJECTS = {
   admin: (nodeId: string) => `cellkv.admin.${nodeId}`,
 } as const;
 
+/** User and password of the cells in the NATS authorization block; none for an open server. */
+export interface NatsAuth {
+  readonly user?: string | undefined;
+  readonly pass?: string | undefined;
+}
+
 export interface TransportHandlers {
   onRaft(data: Uint8Array): void;
   onRequest(data: Uint8Array, reply: (bytes: Uint8Array) => void): void;
@@ -32,9 +38,10 @@ export class NodeTransport {
     private readonly subs: Subscription[],
   ) {}
 
-  static async start(nodeId: string, servers: string[], handlers: TransportHandlers): Promise<NodeTransport> {
+  static async start(nodeId: string, servers: string[], auth: NatsAuth, handlers: TransportHandlers): Promise<NodeTransport> {
     const nc = await connect({
       servers,
+      ...(auth.user !== undefined ? { user: auth.user, pass: auth.pass ?? '' } : {}),
       name: `cellkv-node-${nodeId}`,
       noAsyncTraces: true, // no Error captured per request on the hot path
       // Own AZ's server first (the list order), the others only as fallbacks.
