@@ -209,7 +209,7 @@ export class Script {
 export function one(msgs: readonly Message[], type: MessageType, to: NodeId): Message {
   const found = msgs.filter((m) => m.type === type && m.to === to);
   if (found.length !== 1) {
-    throw new Error(`script: expected one ${type} to ${to}, found ${found.length} in [${msgs.map(describe).join(', ')}]`);
+    throw new Error(`script: expected one ${type} to ${to}, found ${found.length} in [${msgs.map(trace).join(', ')}]`);
   }
   return found[0]!;
 }
@@ -220,7 +220,7 @@ export function all(msgs: readonly Message[], type: MessageType, to?: NodeId): M
 }
 
 /** A short trace form of a message, for failure output: `a->b append t2 i1/1 c1 [2/2]`. */
-export function describe(m: Message): string {
+export function trace(m: Message): string {
   const ents = m.entries.length > 0 ? ` [${m.entries.map((e) => `${e.index}/${e.term}`).join(' ')}]` : '';
   const rej = m.reject ? ' reject' : '';
   return `${m.from}->${m.to} ${m.type} t${m.term} i${m.index}/${m.logTerm} c${m.commit}${ents}${rej}`;
