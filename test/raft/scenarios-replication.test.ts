@@ -137,7 +137,11 @@ describe('1. a follower commits only what it verified matches the leader', () =>
 
 // ---------------------------------------------------------------- 2. joint consensus
 
-/** Joint configuration swapping c for d: outgoing {a, b, c}, incoming {a, b, d}. */
+/**
+ * Joint configuration swapping c for d: outgoing {a, b, c}, incoming {a, b, d}. Every node is
+ * bootstrapped in it (as if the entering entry had been applied), with autoLeave off so the
+ * scenarios stay in it.
+ */
 const SWAP_C_FOR_D: ConfState = {
   voters: ['a', 'b', 'd'],
   votersOutgoing: ['a', 'b', 'c'],
