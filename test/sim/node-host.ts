@@ -400,9 +400,11 @@ export class NodeHost {
       this.sendAll(rd.messages);
       later = [];
     } else if (this.opts.earlySend || this.opts.earlyElectionTraffic !== null) {
-      const early = (m: Message): boolean => maySendBeforePersist(m) || m.type === this.opts.earlyElectionTraffic;
-      this.sendAll(rd.messages.filter(early));
-      later = rd.messages.filter((m) => !early(m));
+      const now: Message[] = [];
+      const held: Message[] = [];
+      for (const m of rd.messages) (this.mayLeaveEarly(m) ? now : held).push(m);
+      this.sendAll(now);
+      later = held;
     }
     for (const m of rd.messages) {
       if (m.type === 'readIndexResp') this.reads.onRelease(m.to, m.context, m.index, m.term, this.raft!.status().confState, (i) => this.raft!.termAt(i));
@@ -417,6 +419,11 @@ export class NodeHost {
     }
     this.busy = { rd, persistAt: now + delay, later, crashAfterPersist };
     if (delay === 0) this.finishReady();
+  }
+
+  /** The contract's early messages, plus the election traffic a driver mutation sends early. */
+  private mayLeaveEarly(m: Message): boolean {
+    return maySendBeforePersist(m) || m.type === this.opts.earlyElectionTraffic;
   }
 
   private finishReady(): void {
@@ -509,14 +516,14 @@ export class NodeHost {
    */
   private checkDurableBeforeSend(m: Message): void {
     if (m.type === 'voteResp' && !m.reject) this.env.quorum.onGrant(this.id, m.term, m.to);
+    if (m.type !== 'vote' && m.type !== 'voteResp' && m.type !== 'appendResp') return;
     if (!this.env.checker.ackCheck || !this.env.checker.voteCheck) return;
     const hs = this.syncedHardState;
-    const votedDurably = (term: number, vote: NodeId): boolean => hs.term > term || (hs.term === term && hs.vote === vote);
-    if (m.type === 'vote' && !votedDurably(m.term, this.id)) {
+    if (m.type === 'vote' && !this.votedDurably(m.term, this.id)) {
       fail('durability', `${this.id} asked for votes in term ${m.term} before its own vote was durable (synced: term ${hs.term}, vote ${String(hs.vote)})`);
     }
     if (m.type === 'voteResp' && !m.reject) {
-      if (!votedDurably(m.term, m.to)) {
+      if (!this.votedDurably(m.term, m.to)) {
         fail('durability', `${this.id} granted its vote in term ${m.term} to ${m.to} before it was durable (synced: term ${hs.term}, vote ${String(hs.vote)})`);
       }
     }
@@ -525,6 +532,12 @@ export class NodeHost {
     if (m.type === 'appendResp' && !m.reject && hs.term === m.term && m.index > this.storage.lastIndex()) {
       fail('durability', `${this.id} acknowledged index ${m.index} in term ${m.term} with its stable log ending at ${this.storage.lastIndex()}`);
     }
+  }
+
+  /** Whether the synced hard state binds this node to `vote` in `term` (or to a later term). */
+  private votedDurably(term: number, vote: NodeId): boolean {
+    const hs = this.syncedHardState;
+    return hs.term > term || (hs.term === term && hs.vote === vote);
   }
 
   /** Remembers the latest append acknowledgement and vote this node sent. */
