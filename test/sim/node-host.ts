@@ -447,7 +447,8 @@ export class NodeHost {
     // A synced write makes everything written before it durable too.
     if (rd.mustSync) this.syncedHardState = this.storage.hardStateNow();
     this.checkCommitted();
-    if (crashAfterPersist) return this.crashSelf('election Ready durable, messages not sent');
+    // A crash point armed before the heal is disarmed by it (the rate drops to 0).
+    if (crashAfterPersist && this.env.electionCrashRate() > 0) return this.crashSelf('election Ready durable, messages not sent');
     this.sendAll(later);
     const ce = rd.committedEntries;
     if (ce.length > 0) this.env.trace.event(this.env.now(), () => `${this.id} apply ${ce[0]!.index}..${ce[ce.length - 1]!.index}`);
