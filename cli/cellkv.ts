@@ -10,6 +10,8 @@ import { CellkvError, CellkvHttpClient, type Consistency } from '../shared/clien
 import { ALL_SCOPES, DevKeyError, loadDevKeys, mintDevToken, parseTtl } from '../scripts/dev-keys.js';
 import { AdminClient, AdminError, parseNatsServers, type NodeStatus, type TenantRecord } from './admin.js';
 import { printable, renderStatus, table } from './format.js';
+import { registerBackupCommands } from './backup.js';
+import { BackupError } from '../cell/backup/errors.js';
 
 interface Endpoints {
   readonly gateway?: string;
@@ -321,10 +323,16 @@ httpCommand('scan', 'list keys in order (prefix or start/end), following pages u
     for (const r of rows) out(r.value === null ? r.key : `${r.key}\t${r.value}`);
   });
 
+registerBackupCommands(program, {
+  natsOption: natsOpt,
+  natsServers: (cmd) => natsOf(common(cmd)),
+  print: out,
+});
+
 // ------------------------------------------------------------------ errors
 
 function fail(e: unknown): never {
-  if (e instanceof CellkvError || e instanceof AdminError) process.stderr.write(`cellkv: ${e.code}: ${e.detail}\n`);
+  if (e instanceof CellkvError || e instanceof AdminError || e instanceof BackupError) process.stderr.write(`cellkv: ${e.code}: ${e.detail}\n`);
   else if (e instanceof DevKeyError) process.stderr.write(`cellkv: ${e.code}: ${e.message}\n`);
   else process.stderr.write(`cellkv: INTERNAL: ${(e as Error)?.message ?? String(e)}\n`);
   process.exit(1);
