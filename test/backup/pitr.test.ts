@@ -11,6 +11,7 @@ import { AdminClient } from '../../cli/admin.js';
 import { loadManifest, runBackup } from '../../cell/backup/backup.js';
 import { runRestore } from '../../cell/backup/restore.js';
 import { BackupError } from '../../cell/backup/errors.js';
+import { listBackups, runSchedule } from '../../cell/backup/schedule.js';
 import { openNodeDb } from '../../cell/storage/node-db.js';
 import { dataKey } from '../../cell/kv/data-keys.js';
 import { decodeStoredValue } from '../../cell/kv/value-codec.js';
@@ -111,4 +112,30 @@ test('restore to a time T replays the log up to T; to the latest replays all; co
   const rootFb = join(work, 'fallback');
   await runRestore({ from: incr2, dataDirRoot: rootFb, nodes: [{ id: 'n1', az: 'az1' }], toTimeMs: null });
   assert.deepEqual(await offlineValues(join(rootFb, 'n1'), 't', ['c/49', 'b/0']), ['C599', 'B0']);
+});
+
+test('scheduled backups: a full, an incremental on it, a new full every 2 runs; retention keeps the newest chain', async () => {
+  const src = clusters[0]!;
+  const root = join(work, 'scheduled');
+  const lines: string[] = [];
+  await runSchedule({
+    connect: async () => {
+      const a = await AdminClient.connect([src.nats.url]);
+      return { link: a, close: () => a.close() };
+    },
+    root,
+    everyMs: 1000,
+    keep: 1,
+    fullEvery: 2,
+    progress: { line: (m) => void lines.push(m), bytes: () => undefined },
+    stopped: () => false,
+    maxRuns: 3,
+  });
+  const planned = lines.filter((l) => l.startsWith('scheduled '));
+  assert.deepEqual(planned.map((l) => l.split(' ')[1]), ['full', 'incremental', 'full'], lines.join('\n'));
+  assert.ok(!lines.some((l) => l.includes('failed')), lines.join('\n'));
+  const left = await listBackups(root);
+  assert.equal(left.length, 1, 'keep 1: only the newest full backup is left');
+  assert.equal(left[0]!.manifest?.kind, 'full');
+  assert.equal(lines.filter((l) => l.startsWith('retention: removed')).length, 2);
 });
