@@ -91,10 +91,12 @@ export interface ScheduleOptions {
   readonly stopped: () => boolean;
   /** Runs at most this many backups (tests; default unbounded). */
   readonly maxRuns?: number;
+  /** Called after each successful run. */
+  readonly onBackup?: (r: BackupResult) => void;
 }
 
 /** One scheduled run: plan, back up, prune. */
-export async function runScheduledOnce(o: Omit<ScheduleOptions, 'everyMs' | 'stopped' | 'maxRuns' | 'connect'> & { link: ClusterLink }, now = Date.now()): Promise<BackupResult> {
+export async function runScheduledOnce(o: Omit<ScheduleOptions, 'everyMs' | 'stopped' | 'maxRuns' | 'connect' | 'onBackup'> & { link: ClusterLink }, now = Date.now()): Promise<BackupResult> {
   const root = resolve(o.root);
   await mkdir(root, { recursive: true });
   const existing = await listBackups(root);
@@ -125,7 +127,7 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
     try {
       const c = await o.connect();
       try {
-        await runScheduledOnce({ ...o, link: c.link });
+        o.onBackup?.(await runScheduledOnce({ ...o, link: c.link }));
       } finally {
         await c.close();
       }
