@@ -51,7 +51,7 @@ function bytesProgress(label: string): BackupProgress {
 }
 
 async function load(c: CellCluster, from: number, to: number, label: string): Promise<void> {
-  const per = 500;
+  const per = 1000; // the most ops a cell request may carry
   const value = enc.encode('v'.repeat(VALUE_BYTES));
   let next = from;
   let done = 0;
@@ -74,7 +74,7 @@ async function load(c: CellCluster, from: number, to: number, label: string): Pr
     }
   };
   try {
-    await Promise.all(Array.from({ length: 6 }, lane));
+    await Promise.all(Array.from({ length: 8 }, lane));
   } finally {
     clearInterval(tick);
   }

@@ -269,7 +269,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
           errors.push(`${node}: ${(e as Error).message}`);
         }
       }
-      if (!done && fallback !== undefined) progress.line(`cell ${cell}: no log after index ${end.index} (${fallback}); taking a full snapshot instead`);
+      if (!done && fallback === undefined) fallback = `no replica served the log after index ${end.index}: ${errors.join('; ')}`;
+      if (!done) progress.line(`cell ${cell}: no log after index ${end.index} (${fallback}); taking a full snapshot instead`);
     }
     if (!done) {
       for (const node of nodes) {

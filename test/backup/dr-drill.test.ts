@@ -79,6 +79,17 @@ test('backup under writes, verify, destroy, restore onto fresh dirs and ports: s
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stdout, /^ok: /);
 
+  // Two AZs lost: the survivor alone still serves a backup of everything it applied.
+  await src.kill('n2');
+  await src.kill('n3');
+  const salvage = join(work, 'salvage');
+  const sb = await cellkv(['backup', '--to', salvage, '--nats', nats]);
+  assert.equal(sb.code, 0, sb.stderr);
+  const sm = (await loadManifest(salvage)).manifest;
+  assert.ok(sm.cells.every((c) => c.item.node === 'n1'), 'served by the survivor');
+  const sc1 = sm.cells.find((c) => c.cell === 'c1')!.item;
+  assert.equal(sc1.type === 'snapshot' && sc1.index, before.get('c1')!.applied);
+
   // Full-cluster loss.
   await src.stop();
   clusters.splice(clusters.indexOf(src), 1);
