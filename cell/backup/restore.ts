@@ -115,14 +115,15 @@ async function rewriteDirectory(db: NodeDb, nodes: readonly RestoreNode[]): Prom
   await db.batch(ops, true);
 }
 
-async function restoreCell(db: NodeDb, gc: GroupCommit, plan: CellPlan, nodes: readonly RestoreNode[], toTimeMs: number | null, progress: BackupProgress): Promise<RestoredCell> {
+async function restoreCell(db: NodeDb, gc: GroupCommit, plan: CellPlan, nodes: readonly RestoreNode[], toTimeMs: number | null, progress: (bytes: number, what: string) => void): Promise<RestoredCell> {
   const range = { start: bytesOfHex(plan.start), end: plan.cell === META_CELL_ID ? new Uint8Array(0) : plan.end === null ? null : bytesOfHex(plan.end) };
   const conf: ConfState = { voters: nodes.map((n) => n.id).sort(), learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
   const snapPath = join(plan.snapshot.dir, plan.snapshot.item.file);
   const snapData = new Uint8Array(await readFile(snapPath));
   await writeInBatches(db, await snapshotInstallOps(db, plan.cell, range, snapData));
-  progress.bytes(snapData.length, `${plan.cell} snapshot`);
+  progress(snapData.length, `${plan.cell} snapshot installed`);
   const replayed: ReplayResult = await replayLogs(db, plan, range, conf, toTimeMs);
+  if (plan.logs.length > 0) progress(plan.logs.reduce((n, l) => n + l.item.bytes, 0), `${plan.cell} log replayed`);
   if (plan.cell === META_CELL_ID) await rewriteDirectory(db, nodes);
   // The Raft side: the log starts right after a snapshot at the restored index.
   const { store } = await RaftLogStore.load(db, plan.cell, gc);
@@ -169,8 +170,10 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   const cells: RestoredCell[] = [];
   try {
     const gc = new GroupCommit(db);
+    let bytes = 0;
+    const counted = (n: number, what: string) => progress.bytes((bytes += n), what);
     for (const plan of plans) {
-      const c = await restoreCell(db, gc, plan, opts.nodes, opts.toTimeMs, progress);
+      const c = await restoreCell(db, gc, plan, opts.nodes, opts.toTimeMs, counted);
       cells.push(c);
       progress.line(`cell ${c.cell}: restored at index ${c.index} (snapshot ${c.snapshotIndex} + ${c.replayedEntries} entries)${c.note ? `; ${c.note}` : ''}`);
     }

@@ -48,6 +48,8 @@ export interface BackupAdminRequest {
 
 export class BackupAdmin {
   private readonly blobs = new Map<string, Blob>();
+  /** Runs while blobs are held, so an abandoned backup's memory is freed without a next request. */
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(private readonly node: CellNode) {}
 
@@ -151,10 +153,15 @@ export class BackupAdmin {
     if (this.blobs.size >= MAX_BLOBS) throw new KvError('OVERLOADED', `node ${this.node.cfg.nodeId} already serves ${MAX_BLOBS} backup blobs; retry when a backup finished`);
     const id = randomUUID();
     this.blobs.set(id, { data, lastUsedMs: Date.now() });
+    this.sweeper ??= setInterval(() => this.expire(Date.now()), 10_000).unref();
     return { blob: id, bytes: data.length, sha256, inline: null };
   }
 
   private expire(now: number): void {
     for (const [id, b] of this.blobs) if (now - b.lastUsedMs > BLOB_IDLE_MS) this.blobs.delete(id);
+    if (this.blobs.size === 0 && this.sweeper !== null) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
   }
 }

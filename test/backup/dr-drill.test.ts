@@ -13,6 +13,7 @@ import { dataKey } from '../../cell/kv/data-keys.js';
 import { decodeStoredValue } from '../../cell/kv/value-codec.js';
 import { namespacedKey } from '../../shared/keys.js';
 import { loadManifest } from '../../cell/backup/backup.js';
+import { MAX_CHUNK_BYTES } from '../../cell/node/backup-admin.js';
 import { bulkDelete, bulkPut, cellkv, dec, enc, getValue, settledDigests } from './support.js';
 
 const clusters: CellCluster[] = [];
@@ -36,7 +37,9 @@ test('backup under writes, verify, destroy, restore onto fresh dirs and ports: s
   const acme = Array.from({ length: 2000 }, (_, i) => `k/${String(i).padStart(5, '0')}`);
   const globex = Array.from({ length: 700 }, (_, i) => `g/${i}`);
   const ttl = Array.from({ length: 300 }, (_, i) => `ttl/${i}`);
-  await bulkPut(src, 'acme', acme, (k) => `value of ${k}`);
+  // Values of ~400 bytes: the data cell's snapshot (~1 MB) is fetched in several chunks.
+  const pad = '.'.repeat(380);
+  await bulkPut(src, 'acme', acme, (k) => `value of ${k}${pad}`);
   await bulkPut(src, 'globex', globex, (k) => `globex ${k}`);
   await bulkPut(src, 'acme', ttl, (k) => `short ${k}`, { ttlMs: 3_600_000 });
   const deleted = acme.filter((_, i) => i % 5 === 0);
@@ -66,12 +69,19 @@ test('backup under writes, verify, destroy, restore onto fresh dirs and ports: s
   assert.equal(again.code, 1);
   assert.match(again.stderr, /BACKUP_EXISTS/);
 
+  // ~750 KB of log after the full backup: the incremental's log page is chunked too.
+  const late = Array.from({ length: 1500 }, (_, i) => `late/${i}`);
+  await bulkPut(src, 'globex', late, (k) => `${k} ${'#'.repeat(480)}`);
   const before = await settledDigests(src, ['meta', 'c1']);
   const incr = join(work, 'incr');
   const b2 = await cellkv(['backup', '--to', incr, '--incremental', '--base', full, '--nats', nats]);
   assert.equal(b2.code, 0, b2.stderr);
   const incrManifest = (await loadManifest(incr)).manifest;
   const c1Item = incrManifest.cells.find((c) => c.cell === 'c1')!.item;
+  // Both blobs exceed one chunk (MAX_CHUNK_BYTES): they came through backupChunk, not inline.
+  assert.ok(c1Item.bytes > MAX_CHUNK_BYTES, `log segment of ${c1Item.bytes} bytes`);
+  const fullC1 = (await loadManifest(full)).manifest.cells.find((c) => c.cell === 'c1')!.item;
+  assert.ok(fullC1.bytes > MAX_CHUNK_BYTES, `snapshot of ${fullC1.bytes} bytes`);
   assert.equal(c1Item.type, 'log', 'the incremental carries the log after the full backup');
   assert.equal(c1Item.type === 'log' && c1Item.toIndex, before.get('c1')!.applied, 'the incremental ends at the settled index');
 
@@ -117,9 +127,10 @@ test('backup under writes, verify, destroy, restore onto fresh dirs and ports: s
   // Data back through the client: values, TTLs, deletes, writes made during the backup.
   for (const k of acme.slice(0, 50)) {
     const got = await getValue(dst, 'acme', k);
-    assert.equal(got.value, deleted.includes(k) ? null : `value of ${k}`, k);
+    assert.equal(got.value, deleted.includes(k) ? null : `value of ${k}${pad}`, k);
   }
   assert.equal((await getValue(dst, 'globex', 'g/699')).value, 'globex g/699');
+  assert.equal((await getValue(dst, 'globex', 'late/1499')).value, `late/1499 ${'#'.repeat(480)}`);
   const t = await getValue(dst, 'acme', 'ttl/7');
   assert.equal(t.value, 'short ttl/7');
   assert.ok(t.expiresAt !== null && t.expiresAt > Date.now(), 'TTL survives the restore');

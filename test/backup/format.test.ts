@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { ChunkAssembler, fetchBlob, type ChunkReply } from '../../cell/backup/chunks.js';
 import { BackupError } from '../../cell/backup/errors.js';
+import { MAX_CHUNK_BYTES } from '../../cell/node/backup-admin.js';
 import {
   checkLogSegment,
   decodeLogFrames,
@@ -57,6 +58,11 @@ test('manifest: a valid one parses; bad fields, path tricks and duplicate cells 
   assert.throws(() => parseManifest(JSON.stringify(badSha), 'x'), isCode('BACKUP_CORRUPT'));
   assert.throws(() => parseManifest(JSON.stringify({ ...m, cells: [m.cells[0], m.cells[0]] }), 'x'), /listed twice/);
   assert.throws(() => parseManifest(JSON.stringify({ ...m, cells: [] }), 'x'), isCode('BACKUP_CORRUPT'));
+});
+
+test('chunks: a full chunk as base64 in its JSON reply stays well below NATS max_payload (1 MiB)', () => {
+  const reply = JSON.stringify({ ok: true, offset: Number.MAX_SAFE_INTEGER, next: Number.MAX_SAFE_INTEGER, done: false, data: Buffer.alloc(MAX_CHUNK_BYTES).toString('base64') });
+  assert.ok(reply.length < 0.75 * 1024 * 1024, `${reply.length} bytes`);
 });
 
 test('chunks: in-order chunks assemble and match the digest; gaps, overruns, bad flags and digests are refused', async () => {
