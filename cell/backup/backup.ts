@@ -13,7 +13,8 @@ import { BinaryReader } from '../../shared/codec/index.js';
 import type { DirectoryView } from '../../shared/directory.js';
 import { META_CELL_ID } from '../../shared/directory.js';
 import { BackupError } from './errors.js';
-import { fetchBlob, type BlobRef, type ChunkReply } from './chunks.js';
+import { z } from 'zod';
+import { fetchBlob, parseBlobRef, parseChunkReply, parseReply, type BlobRef, type ChunkReply } from './chunks.js';
 import { AtomicFile, writeFileAtomic } from './files.js';
 import {
   FORMAT,
@@ -83,6 +84,10 @@ function fail(r: Record<string, unknown>, what: string): never {
   throw new BackupError('UNAVAILABLE', `${what}: ${String(r['code'] ?? 'ERROR')}: ${String(r['message'] ?? 'failed')}`);
 }
 
+const Range = { start: z.string(), end: z.string().nullable(), epoch: z.number().int() };
+const SnapshotReply = z.object({ index: z.number().int().min(0), term: z.number().int().min(0), capturedAtMs: z.number().int(), ...Range });
+const LogPageReply = z.object({ commit: z.number().int().min(0), entries: z.number().int().min(0), last: z.number().int(), ...Range });
+
 class CellFetcher {
   private done = 0;
 
@@ -101,7 +106,7 @@ class CellFetcher {
     return async (blob: string, offset: number): Promise<ChunkReply> => {
       const r = await this.link.adminRequest(node, { op: 'backupChunk', blob, offset }, PAGE_TIMEOUT_MS);
       if (r['ok'] !== true) fail(r, `chunk of ${blob} from ${node}`);
-      return r as unknown as ChunkReply;
+      return parseChunkReply(r, `chunk of ${blob} from ${node}`);
     };
   }
 
@@ -119,12 +124,13 @@ class CellFetcher {
   }
 
   async snapshot(cell: string, node: string, fallback: string | undefined): Promise<{ item: SnapshotItem; range: Pick<CellBackup, 'start' | 'end' | 'epoch'> }> {
-    const r = await this.link.adminRequest(node, { op: 'backupSnapshot', cell }, this.timeoutMs);
-    if (r['ok'] !== true) fail(r, `snapshot of cell ${cell} on ${node}`);
+    const raw = await this.link.adminRequest(node, { op: 'backupSnapshot', cell }, this.timeoutMs);
+    if (raw['ok'] !== true) fail(raw, `snapshot of cell ${cell} on ${node}`);
+    const r = parseReply(SnapshotReply, raw, `snapshot of cell ${cell} on ${node}`);
     const name = cellFileName(cell, 'snapshot');
     const file = await AtomicFile.create(this.dir, name);
     try {
-      await this.fetchInto(node, r as unknown as BlobRef, `${cell} snapshot`, file);
+      await this.fetchInto(node, parseBlobRef(raw, `snapshot of cell ${cell} on ${node}`), `${cell} snapshot`, file);
       const { bytes, sha256 } = await file.commit();
       const pairs = await countPairs(join(this.dir, name));
       const item: SnapshotItem = {
@@ -132,14 +138,14 @@ class CellFetcher {
         file: name,
         bytes,
         sha256,
-        index: Number(r['index']),
-        term: Number(r['term']),
+        index: r.index,
+        term: r.term,
         pairs,
-        capturedAtMs: Number(r['capturedAtMs']),
+        capturedAtMs: r.capturedAtMs,
         node,
         ...(fallback !== undefined ? { fallback } : {}),
       };
-      return { item, range: { start: String(r['start']), end: r['end'] === null ? null : String(r['end']), epoch: Number(r['epoch']) } };
+      return { item, range: { start: r.start, end: r.end, epoch: r.epoch } };
     } catch (e) {
       await file.abort();
       throw e;
@@ -167,13 +173,13 @@ class CellFetcher {
           }
           fail(r, `log of cell ${cell} on ${node}`);
         }
+        const page = parseReply(LogPageReply, r, `log of cell ${cell} on ${node}`);
         // The backup point of this cell: the commit index when the first page was served.
-        target ??= Number(r['commit']);
-        range ??= { start: String(r['start']), end: r['end'] === null ? null : String(r['end']), epoch: Number(r['epoch']) };
-        const got = Number(r['entries']);
-        if (got === 0) break;
+        target ??= page.commit;
+        range ??= { start: page.start, end: page.end, epoch: page.epoch };
+        if (page.entries === 0) break;
         const chunks: Uint8Array[] = [];
-        await this.fetchInto(node, r as unknown as BlobRef, `${cell} log ${next}..${String(r['last'])}`, file, (b) => chunks.push(b));
+        await this.fetchInto(node, parseBlobRef(r, `log page of ${cell}`), `${cell} log ${next}..${page.last}`, file, (b) => chunks.push(b));
         const decoded = decodeLogFrames(Buffer.concat(chunks), `${cell} log page from ${next}`);
         for (const e of decoded) {
           if (e.index !== next) throw new BackupError('BACKUP_CORRUPT', `${cell}: node ${node} sent entry ${e.index}, expected ${next}`);

@@ -3,21 +3,30 @@
 // total bounded by the size the node announced, and the whole checked against its SHA-256.
 
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { BackupError } from './errors.js';
 
-export interface BlobRef {
-  readonly blob: string | null;
-  readonly bytes: number;
-  readonly sha256: string;
-  readonly inline: string | null;
+const BlobRefSchema = z.object({
+  blob: z.string().nullable(),
+  bytes: z.number().int().min(0),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  inline: z.string().nullable(),
+});
+
+const ChunkReplySchema = z.object({ offset: z.number().int().min(0), next: z.number().int().min(0), done: z.boolean(), data: z.string() });
+
+export type BlobRef = z.infer<typeof BlobRefSchema>;
+export type ChunkReply = z.infer<typeof ChunkReplySchema>;
+
+/** Checks the shape of a node's reply (a damaged or foreign reply is BACKUP_CORRUPT, not a crash). */
+export function parseReply<T>(schema: z.ZodType<T>, r: unknown, what: string): T {
+  const p = schema.safeParse(r);
+  if (!p.success) throw new BackupError('BACKUP_CORRUPT', `${what}: unexpected reply (${p.error.issues[0]?.path.join('.') ?? ''}: ${p.error.issues[0]?.message ?? 'invalid'})`);
+  return p.data;
 }
 
-export interface ChunkReply {
-  readonly offset: number;
-  readonly next: number;
-  readonly done: boolean;
-  readonly data: string;
-}
+export const parseBlobRef = (r: unknown, what: string): BlobRef => parseReply(BlobRefSchema, r, what);
+export const parseChunkReply = (r: unknown, what: string): ChunkReply => parseReply(ChunkReplySchema, r, what);
 
 /** Checks the chunks of one blob as they arrive; `finish` checks the digest. */
 export class ChunkAssembler {
