@@ -86,9 +86,15 @@ async function verifyFiles(dir: string, m: Manifest, problems: VerifyProblem[], 
 /** Each cell of `m` must continue its base's item: a log right after it, or a snapshot. */
 function checkContinuity(dir: string, m: Manifest, base: Manifest, problems: VerifyProblem[]): void {
   for (const c of m.cells) {
-    if (c.item.type !== 'log') continue;
     const b = base.cells.find((x) => x.cell === c.cell);
     const file = join(dir, c.item.file);
+    if (c.item.type === 'snapshot') {
+      // A fallback snapshot stands on its own, but a chain never goes back in a cell's log.
+      if (b && c.item.index < itemEnd(b.item).index) {
+        problems.push({ file, code: 'BACKUP_CHAIN_BROKEN', message: `snapshot at index ${c.item.index} is older than the base's ${itemEnd(b.item).index}` });
+      }
+      continue;
+    }
     if (!b) {
       problems.push({ file, code: 'BACKUP_CHAIN_BROKEN', message: `cell ${c.cell} has a log segment but is not in the base backup` });
       continue;
