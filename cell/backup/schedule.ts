@@ -127,7 +127,9 @@ export async function runSchedule(o: ScheduleOptions): Promise<void> {
     try {
       const c = await o.connect();
       try {
-        o.onBackup?.(await runScheduledOnce({ ...o, link: c.link }));
+        // Not `o.onBackup?.(await ...)`: a missing callback would skip evaluating the run.
+        const result = await runScheduledOnce({ ...o, link: c.link });
+        o.onBackup?.(result);
       } finally {
         await c.close();
       }

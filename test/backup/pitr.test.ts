@@ -3,6 +3,7 @@
 // the log is compacted past the incremental, and the next incremental falls back to a snapshot.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import { openNodeDb } from '../../cell/storage/node-db.js';
 import { dataKey } from '../../cell/kv/data-keys.js';
 import { decodeStoredValue } from '../../cell/kv/value-codec.js';
 import { namespacedKey } from '../../shared/keys.js';
-import { bulkPut, cellkv, dec, enc, getValue } from './support.js';
+import { CLI_BIN, bulkPut, cellkv, dec, enc, getValue } from './support.js';
 
 const clusters: CellCluster[] = [];
 let work = '';
@@ -138,4 +139,22 @@ test('scheduled backups: a full, an incremental on it, a new full every 2 runs; 
   assert.equal(left.length, 1, 'keep 1: only the newest full backup is left');
   assert.equal(left[0]!.manifest?.kind, 'full');
   assert.equal(lines.filter((l) => l.startsWith('retention: removed')).length, 2);
+
+  // The CLI's --every loop: backups land until SIGTERM, which stops it after the current run.
+  const cliRoot = join(work, 'scheduled-cli');
+  const p = spawn(process.execPath, [CLI_BIN, 'backup', '--to', cliRoot, '--every', '1s', '--full-every', '2', '--keep', '5', '--nats', src.nats.url], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+  try {
+    const deadline = Date.now() + 60_000;
+    while ((await listBackups(cliRoot)).filter((b) => b.manifest).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    p.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, stderr);
+  const made = (await listBackups(cliRoot)).filter((b) => b.manifest);
+  assert.ok(made.length >= 2, stderr);
+  assert.deepEqual(made.slice(0, 2).map((b) => b.manifest!.kind), ['full', 'incremental']);
+  assert.match(stderr, /scheduled incremental backup/);
 });

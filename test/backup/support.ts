@@ -7,6 +7,8 @@ import type { CellCluster } from '../support/cell-cluster.js';
 import type { CellOp } from '../../shared/cell-protocol.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The `cellkv` bin (cli/bin.mjs), for tests that drive the process themselves. */
+export const CLI_BIN = `${ROOT}cli/bin.mjs`;
 export const enc = (s: string) => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode(b) : null);
 
@@ -19,7 +21,7 @@ export interface CliResult {
 /** `npx cellkv ARGS` (through cli/bin.mjs), bounded in time. */
 export function cellkv(args: string[], timeoutMs = 180_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [`${ROOT}cli/bin.mjs`, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    const p = spawn(process.execPath, [CLI_BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
