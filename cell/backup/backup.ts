@@ -260,6 +260,10 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
     let fallback: string | undefined = base && !baseCell ? 'cell is not in the base backup' : undefined;
     let done: { item: CellItem; range: Pick<CellBackup, 'start' | 'end' | 'epoch'> } | null = null;
     const errors: string[] = [];
+    const failed = (node: string, e: unknown) => {
+      errors.push(`${node}: ${(e as Error).message}`);
+      progress.line(`cell ${cell}: ${node} did not serve it (${(e as Error).message}); trying the next replica`);
+    };
     if (baseCell) {
       const end = itemEnd(baseCell.item);
       for (const node of nodes) {
@@ -272,7 +276,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
           done = got;
           break;
         } catch (e) {
-          errors.push(`${node}: ${(e as Error).message}`);
+          failed(node, e);
         }
       }
       if (!done && fallback === undefined) fallback = `no replica served the log after index ${end.index}: ${errors.join('; ')}`;
@@ -284,7 +288,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupResult> {
           done = await fetcher.snapshot(cell, node, fallback);
           break;
         } catch (e) {
-          errors.push(`${node}: ${(e as Error).message}`);
+          failed(node, e);
         }
       }
     }

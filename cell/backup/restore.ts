@@ -165,6 +165,16 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   const plans = planRestore(report.chain, opts.toTimeMs);
   await mkdir(root, { recursive: true });
   for (const t of targets) await rm(t.tmp, { recursive: true, force: true });
+  try {
+    return await build(targets, plans, opts, progress);
+  } catch (e) {
+    // No half-built copy stays behind under the temporary names.
+    for (const t of targets) await rm(t.tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function build(targets: readonly { node: RestoreNode; dir: string; tmp: string }[], plans: readonly CellPlan[], opts: RestoreOptions, progress: BackupProgress): Promise<RestoreResult> {
   const first = targets[0]!;
   const db = await openNodeDb(first.tmp);
   const cells: RestoredCell[] = [];
@@ -184,7 +194,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   const dataDirs: Record<string, string> = {};
   for (const t of targets) {
     // Re-checked: another process may have created it meanwhile; rename must not merge.
-    if (!(await isEmptyOrAbsent(t.dir))) throw new BackupError('RESTORE_TARGET_NOT_EMPTY', `${t.dir} appeared during the restore; the restored copy is left at ${t.tmp}`);
+    if (!(await isEmptyOrAbsent(t.dir))) throw new BackupError('RESTORE_TARGET_NOT_EMPTY', `${t.dir} appeared during the restore; restore again into fresh directories`);
     await rm(t.dir, { recursive: true, force: true });
     await rename(t.tmp, t.dir);
     dataDirs[t.node.id] = t.dir;
