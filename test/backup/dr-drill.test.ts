@@ -83,7 +83,8 @@ test('backup under writes, verify, destroy, restore onto fresh dirs and ports: s
   const fullC1 = (await loadManifest(full)).manifest.cells.find((c) => c.cell === 'c1')!.item;
   assert.ok(fullC1.bytes > MAX_CHUNK_BYTES, `snapshot of ${fullC1.bytes} bytes`);
   assert.equal(c1Item.type, 'log', 'the incremental carries the log after the full backup');
-  assert.equal(c1Item.type === 'log' && c1Item.toIndex, before.get('c1')!.applied, 'the incremental ends at the settled index');
+  // At the settled index, or just past it when a leader change appended a no-op meanwhile.
+  assert.ok(c1Item.type === 'log' && c1Item.toIndex >= before.get('c1')!.applied, 'the incremental reaches the settled index');
 
   const v = await cellkv(['verify', incr]);
   assert.equal(v.code, 0, v.stderr);
@@ -98,7 +99,7 @@ test('backup under writes, verify, destroy, restore onto fresh dirs and ports: s
   const sm = (await loadManifest(salvage)).manifest;
   assert.ok(sm.cells.every((c) => c.item.node === 'n1'), 'served by the survivor');
   const sc1 = sm.cells.find((c) => c.cell === 'c1')!.item;
-  assert.equal(sc1.type === 'snapshot' && sc1.index, before.get('c1')!.applied);
+  assert.ok(sc1.type === 'snapshot' && sc1.index >= before.get('c1')!.applied);
 
   // Full-cluster loss.
   await src.stop();
@@ -164,7 +165,7 @@ test('backup under writes, verify, destroy, restore onto fresh dirs and ports: s
         assert.equal(dec(decodeStoredValue(raw).value), `live ${w.key.slice(5)}`);
       }
     }
-    assert.ok(inside < acked.length || acked.every((w) => w.index <= at));
+    assert.ok(inside > 0, 'writes acknowledged before the snapshot was pinned are in it');
   } finally {
     await db.close();
   }
