@@ -2,13 +2,15 @@
 // damaged copies of it: each damage must fail verification, naming the file at fault.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CellCluster } from '../support/cell-cluster.js';
 import { AdminClient } from '../../cli/admin.js';
 import { runBackup } from '../../cell/backup/backup.js';
 import { verifyBackup } from '../../cell/backup/verify.js';
+import { runRestore } from '../../cell/backup/restore.js';
+import { BackupError } from '../../cell/backup/errors.js';
 import { sha256File } from '../../cell/backup/files.js';
 import type { Manifest } from '../../cell/backup/format.js';
 import { bulkPut, cellkv } from './support.js';
@@ -127,4 +129,18 @@ test('a directory without a manifest (a crashed backup) is not a backup', async 
   const d = await copy();
   await rm(join(d, 'incr', 'manifest.json'));
   await verifyFails(join(d, 'incr'), join(d, 'incr', 'manifest.json'), 'BACKUP_INCOMPLETE');
+});
+
+test('restore refuses a damaged chain before writing anything', async () => {
+  const d = await copy();
+  await flipByte(join(d, 'full', 'c1.snapshot'), (len) => len - 1);
+  const root = join(d, 'restored');
+  await assert.rejects(
+    runRestore({ from: join(d, 'incr'), dataDirRoot: root, nodes: [{ id: 'n1', az: 'az1' }], toTimeMs: null }),
+    (e: unknown) => e instanceof BackupError && e.code === 'BACKUP_CORRUPT' && e.detail.includes(join(d, 'full', 'c1.snapshot')),
+  );
+  await assert.rejects(stat(join(root, 'n1')), 'no data directory was created');
+  // The same chain undamaged restores.
+  const ok = await runRestore({ from: join(work, 'good', 'incr'), dataDirRoot: join(d, 'restored-ok'), nodes: [{ id: 'n1', az: 'az1' }], toTimeMs: null });
+  assert.ok(ok.cells.find((c) => c.cell === 'c1')!.replayedEntries > 0);
 });
