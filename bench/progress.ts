@@ -47,7 +47,9 @@ export class Progress implements ProgressSink {
   phase(label: string, total: number, unit: string): PhaseProgress {
     let lastPlain = 0;
     const render = (done: number, extra: string): string => {
-      const frac = total > 0 ? Math.min(1, done / total) : 0;
+      // No total known (total 0): a running count.
+      if (total <= 0) return `${label} ${fmt(done)} ${unit} ${extra}`;
+      const frac = Math.min(1, done / total);
       return `${label} ${fmt(done)}/${fmt(total)} ${unit} (${Math.floor(frac * 100)}%) ${extra}`;
     };
     return {

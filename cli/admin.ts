@@ -102,6 +102,11 @@ export class AdminClient {
     }
   }
 
+  /** One admin request to a node: its JSON answer, ok or not (throws only when nothing answered). */
+  adminRequest(node: string, body: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+    return this.requestJson(`cellkv.admin.${node}`, body, timeoutMs);
+  }
+
   /** The directory as served by any node. */
   async directory(): Promise<DirectoryView> {
     const d = await this.requestJson('cellkv.dir', null);

@@ -12,6 +12,8 @@ import { AdminClient, AdminError, parseNatsServers, type NodeStatus, type Tenant
 import { printable, renderStatus, table } from './format.js';
 import { reportFailure, runCanaryProcess } from '../canary/main.js';
 import { addCanaryOptions, canaryToken, CANARY_TENANT, type CanaryCliOptions } from '../canary/options.js';
+import { registerBackupCommands } from './backup.js';
+import { BackupError } from '../cell/backup/errors.js';
 
 interface Endpoints {
   readonly gateway?: string;
@@ -341,11 +343,16 @@ program.addCommand(
       process.exitCode = await runCanaryProcess(o, token).catch(reportFailure);
     }),
 );
+registerBackupCommands(program, {
+  natsOption: natsOpt,
+  natsServers: (cmd) => natsOf(common(cmd)),
+  print: out,
+});
 
 // ------------------------------------------------------------------ errors
 
 function fail(e: unknown): never {
-  if (e instanceof CellkvError || e instanceof AdminError) process.stderr.write(`cellkv: ${e.code}: ${e.detail}\n`);
+  if (e instanceof CellkvError || e instanceof AdminError || e instanceof BackupError) process.stderr.write(`cellkv: ${e.code}: ${e.detail}\n`);
   else if (e instanceof DevKeyError) process.stderr.write(`cellkv: ${e.code}: ${e.message}\n`);
   else process.stderr.write(`cellkv: INTERNAL: ${(e as Error)?.message ?? String(e)}\n`);
   process.exit(1);

@@ -18,6 +18,7 @@ import { traceIdOf, type RequestTrace } from './tracing.js';
 import type { Logger } from './log.js';
 import { MetaCommandSchema } from './meta.js';
 import { usageReport } from './usage-report.js';
+import { BackupAdmin, type BackupAdminRequest } from './backup-admin.js';
 
 const MAX_OPS_PER_REQUEST = 1000;
 const MAX_SCAN_LIMIT = 10_000;
@@ -54,11 +55,15 @@ export class RequestHandler {
   private readonly dedupeWindow = new Map<string, { at: number; added: number }>();
   /** The SERVER span of each traced request in flight (only filled when tracing is on). */
   private readonly traces = new WeakMap<CellRequest, RequestTrace>();
+  /** Backup snapshots and log pages (backup-admin.ts). */
+  private readonly backup: BackupAdmin;
 
   constructor(
     private readonly node: CellNode,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.backup = new BackupAdmin(node);
+  }
 
   handle(data: Uint8Array, reply: (b: Uint8Array) => void): void {
     let req: CellRequest;
@@ -298,6 +303,7 @@ export class RequestHandler {
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
     try {
       const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string };
+      if (BackupAdmin.handles(req.op)) return enc(await this.backup.handle(req as BackupAdminRequest));
       if (req.op === 'meta' && typeof req.json === 'string') {
         // Validated here so a malformed command never enters the meta log.
         const parsed = MetaCommandSchema.safeParse(JSON.parse(req.json));
@@ -327,7 +333,7 @@ export class RequestHandler {
         this.node.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest or transfer' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer or backupSnapshot/backupLog/backupChunk/backupEnd' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
       return enc({ ok: false, code, message: (e as Error).message });

@@ -13,10 +13,30 @@ export interface NodeDb extends KvDb {
   readonly kv: KvDb;
   /** One atomic LevelDB write; with `sync` it returns only after the data is fsynced. */
   batch(ops: readonly BatchOp[], sync: boolean): Promise<void>;
+  /**
+   * A read-only view pinned to this moment (a LevelDB snapshot): reads through it never see
+   * later writes. Every batch is atomic, so the view holds whole batches only. Close it.
+   */
+  pinnedView?(): PinnedView;
+  close(): Promise<void>;
+}
+
+export interface PinnedView extends KvDb {
   close(): Promise<void>;
 }
 
 type Level = ClassicLevel<Uint8Array, Uint8Array>;
+
+/** Only defined bounds: an explicit `undefined` bound is not the same as no bound everywhere. */
+function levelRange(range: IteratorRange): { gte?: Uint8Array; gt?: Uint8Array; lt?: Uint8Array; limit?: number; reverse?: boolean } {
+  const opts: { gte?: Uint8Array; gt?: Uint8Array; lt?: Uint8Array; limit?: number; reverse?: boolean } = {};
+  if (range.gte !== undefined) opts.gte = range.gte;
+  if (range.gt !== undefined) opts.gt = range.gt;
+  if (range.lt !== undefined) opts.lt = range.lt;
+  if (range.limit !== undefined) opts.limit = range.limit;
+  if (range.reverse !== undefined) opts.reverse = range.reverse;
+  return opts;
+}
 
 /** classic-level's implementation hook behind batch(): ops as {type, key, value} byte arrays. */
 interface DirectBatch {
@@ -42,14 +62,7 @@ class LevelNodeDb implements NodeDb {
   }
 
   async *iterator(range: IteratorRange): AsyncIterable<[Uint8Array, Uint8Array]> {
-    // Only defined bounds: an explicit `undefined` bound is not the same as no bound everywhere.
-    const opts: { gte?: Uint8Array; gt?: Uint8Array; lt?: Uint8Array; limit?: number; reverse?: boolean } = {};
-    if (range.gte !== undefined) opts.gte = range.gte;
-    if (range.gt !== undefined) opts.gt = range.gt;
-    if (range.lt !== undefined) opts.lt = range.lt;
-    if (range.limit !== undefined) opts.limit = range.limit;
-    if (range.reverse !== undefined) opts.reverse = range.reverse;
-    for await (const kv of this.db.iterator(opts)) yield kv;
+    for await (const kv of this.db.iterator(levelRange(range))) yield kv;
   }
 
   batch(ops: readonly BatchOp[], sync: boolean): Promise<void> {
@@ -66,6 +79,19 @@ class LevelNodeDb implements NodeDb {
       ops.map((o) => (o.type === 'put' ? { type: 'put' as const, key: o.key, value: o.value } : { type: 'del' as const, key: o.key })),
       { sync },
     );
+  }
+
+  pinnedView(): PinnedView {
+    const snapshot = this.db.snapshot();
+    const db = this.db;
+    return {
+      get: (key) => db.get(key, { snapshot }),
+      getMany: (keys) => (keys.length === 0 ? Promise.resolve([]) : db.getMany(keys, { snapshot })),
+      async *iterator(range: IteratorRange) {
+        for await (const kv of db.iterator({ ...levelRange(range), snapshot })) yield kv;
+      },
+      close: () => snapshot.close(),
+    };
   }
 
   close(): Promise<void> {

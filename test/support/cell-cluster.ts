@@ -28,6 +28,8 @@ export interface ClusterOptions {
   readonly env?: Record<string, string>;
   /** Extra arguments for node itself (e.g. --cpu-prof). */
   readonly nodeArgs?: string[];
+  /** Start on existing data directories <dataRoot>/<node-id> (e.g. restored ones). */
+  readonly dataRoot?: string;
 }
 
 export class CellCluster {
@@ -52,7 +54,7 @@ export class CellCluster {
 
   private async init(opts: ClusterOptions): Promise<void> {
     this.opts = opts;
-    this.dir = await mkdtemp(join(tmpdir(), 'cellkv-cluster-'));
+    this.dir = opts.dataRoot ?? (await mkdtemp(join(tmpdir(), 'cellkv-cluster-')));
     this.nats = await startNatsServer();
     const n = opts.nodes ?? 3;
     for (let i = 1; i <= n; i++) {
