@@ -68,9 +68,16 @@ export class AdminClient {
     private readonly timeoutMs: number,
   ) {}
 
-  static async connect(servers: readonly string[], timeoutMs = 2000): Promise<AdminClient> {
+  /**
+   * NATS credentials come from the environment only (CELLKV_NATS_USER, CELLKV_NATS_PASSWORD, the
+   * names cell nodes use), never from a flag: argv is visible to every user of the host.
+   */
+  static async connect(servers: readonly string[], timeoutMs = 2000, env: NodeJS.ProcessEnv = process.env): Promise<AdminClient> {
+    const user = env['CELLKV_NATS_USER'] || undefined;
+    const pass = env['CELLKV_NATS_PASSWORD'] || undefined;
+    if (pass !== undefined && user === undefined) throw new AdminError('INVALID_ARGUMENT', 'CELLKV_NATS_PASSWORD is set but CELLKV_NATS_USER is not; set both, or neither');
     try {
-      const nc = await connect({ servers: [...servers], name: 'cellkv-admin', timeout: timeoutMs, maxReconnectAttempts: 3 });
+      const nc = await connect({ servers: [...servers], name: 'cellkv-admin', timeout: timeoutMs, maxReconnectAttempts: 3, ...(user !== undefined ? { user, pass } : {}) });
       return new AdminClient(nc, true, timeoutMs);
     } catch (e) {
       throw new AdminError('UNAVAILABLE', `cannot connect to NATS at ${servers.join(',')}: ${(e as Error).message}; is the cluster running (npm start)?`);

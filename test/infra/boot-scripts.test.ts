@@ -116,3 +116,19 @@ test('render-nats-conf fills the passwords in; nats-server accepts the result; a
   await writeFile(envFile, Object.entries(PASSWORDS).map(([u, pw]) => `CELLKV_NATS_PASSWORD_${u}='${u === 'CELL' ? 'short' : pw}'\n`).join(''));
   await assert.rejects(run(render, [], { env: env() }), (e: { stderr?: string }) => /the cell password must be at least 12 characters/.test(e.stderr ?? ''));
 });
+
+test('fetch-secrets passes a canary JWT (base64url parts and dots) through to CELLKV_CANARY_TOKEN', async (t) => {
+  const c = ready(t);
+  if (!c) return;
+  // The shape of a real token: header.payload.signature, base64url (A-Z a-z 0-9 - _).
+  const jwt = 'eyJhbGciOiJFUzI1NiIsImtpZCI6ImRldiJ9.eyJ0ZW5hbnQiOiJjZWxsa3YtY2FuYXJ5Iiwic2NvcGUiOiJrdjpyZWFkIGt2OndyaXRlIn0.Zm9v-YmFy_YmF6';
+  await writeFile(join(secrets, 'canary-token'), `${jwt}\n`);
+  const envFile = join(work.dir, 'canary/secrets.env');
+  const fetch = await script(c, 'host-boot/templates/fetch-secrets.sh.tftpl', `{ region = "eu-west-1", env_file = ${JSON.stringify(envFile)}, service_user = "root",
+    env_secrets = { CELLKV_CANARY_TOKEN = "${ARN('canary-token')}" }, file_secrets = {} }`, 'fetch-canary-secrets');
+  await run(fetch, [], { env: env() });
+  assert.equal(await readFile(envFile, 'utf8'), `CELLKV_CANARY_TOKEN='${jwt}'\n`);
+  // A token pasted with a trailing quote is refused, not written.
+  await writeFile(join(secrets, 'canary-token'), `${jwt}'\n`);
+  await assert.rejects(run(fetch, [], { env: env() }), (e: { stderr?: string }) => /CELLKV_CANARY_TOKEN: the secret must be printable ASCII/.test(e.stderr ?? ''));
+});

@@ -116,6 +116,28 @@ const CASES: [string, string, string, boolean][] = [
   ['modules/host-boot', 'env_secret_arns', '{ CELLKV_NATS_PASSWORD = "hunter2-plaintext" }', false],
   ['modules/host-boot', 'release_s3_uri', '"s3://artifacts/cellkv/cellkv-0.1.0.tgz"', true],
   ['modules/host-boot', 'release_s3_uri', '"https://example.com/cellkv.tgz"', false],
+  ['modules/gateways', 'canary_metrics_port', '9108', true],
+  ['modules/gateways', 'canary_metrics_port', '0', false],
+  ['modules/gateways', 'canary_rate', '10', true],
+  ['modules/gateways', 'canary_rate', '0', false],
+  ['modules/gateways', 'canary_rate', '2.5', false],
+  ['modules/network', 'canary_metrics_port', '9108', true],
+  ['modules/network', 'canary_metrics_port', '65536', false],
+  ['modules/backup', 'every', '"1h"', true],
+  ['modules/backup', 'every', '"90s"', true],
+  ['modules/backup', 'every', '"7d"', true],
+  ['modules/backup', 'every', '"30s"', false],
+  ['modules/backup', 'every', '"8d"', false],
+  ['modules/backup', 'every', '"1x"', false],
+  ['modules/backup', 'every', '"1h --keep 1"', false],
+  ['modules/backup', 'every', '"0h"', false],
+  ['modules/backup', 'full_every', '24', true],
+  ['modules/backup', 'full_every', '0', false],
+  ['modules/backup', 'keep', '48', true],
+  ['modules/backup', 'keep', '1.5', false],
+  ['modules/backup', 'volume_size_gb', '500', true],
+  ['modules/backup', 'volume_size_gb', '10', false],
+  ['modules/backup', 'instance_type', '"t3.micro"', false],
   ['modules/prometheus', 'retention', '"15d"', true],
   ['modules/prometheus', 'retention', '"15"', false],
   ['examples/three-az', 'region', '"eu-west-1"', true],
@@ -182,10 +204,14 @@ test('prometheus.yml scrapes every node and the gateways; `promtool check config
   const promtool = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p));
   const targets = AZS.map((az, i) => ({ target: `10.40.${i}.10:9101`, node: `n${i + 1}-1`, az }));
   const yml = await c.render(join(MODULES, 'prometheus/templates/prometheus.yml.tftpl'), `{
-    cluster = "cellkv", region = "eu-west-1", scrape_interval = "15s", gateway_port = 8080, port = 9090,
+    cluster = "cellkv", region = "eu-west-1", scrape_interval = "15s", gateway_port = 8080, canary_port = 9108, port = 9090,
     cell_targets = ${JSON.stringify(targets).replace(/"(\w+)":/g, '$1 = ')} }`);
   for (const x of targets) assert.ok(yml.includes(`- targets: ["${x.target}"]`), `${x.target} is not scraped`);
   assert.match(yml, /port: 8080/);
+  // The jobs the alert rules expect are the example config's (infra/prometheus/prometheus.yml), the canary's included.
+  const jobs = (text: string) => [...text.matchAll(/^ {2}- job_name: (\S+)$/gm)].map((m) => m[1]!).filter((j) => j !== 'prometheus').sort();
+  assert.deepEqual(jobs(yml), jobs(readFileSync(join(REPO, 'infra/prometheus/prometheus.yml'), 'utf8')));
+  assert.match(/- job_name: cellkv-canary\n(?: .*\n)*? {8}port: (\d+)/.exec(yml)?.[1] ?? '', /^9108$/);
   if (!promtool) {
     process.stderr.write('# SKIP promtool not found: prometheus.yml rendered but not checked by promtool\n');
     t.skip('promtool not found');
@@ -262,6 +288,8 @@ const UNITS: [string, string, string][] = [
   ['cell-nodes/templates/cellkv-node.service.tftpl', 'cellkv-node.service', '{ node_id = "n1-1", az = "eu-west-1a", data_dir = "/var/lib/cellkv/data", mount_point = "/var/lib/cellkv", nats_urls = "nats://nats-a.cellkv.internal:4222", nats_user = "cell", metrics_port = 9101, bootstrap = null, otlp_endpoint = "http://collector:4318", node_config = "/etc/cellkv/node.json", ca_file = "/etc/cellkv/nats-ca.pem", fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets" }'],
   ['gateways/templates/cellkv-gateway.service.tftpl', 'cellkv-gateway.service', '{ http_port = 8080, nats_urls = "nats://nats-a.cellkv.internal:4222", nats_user = "gateway", jwks_url = "https://auth.example/jwks.json", issuer = "https://auth.example", audience = "cellkv", tenant_claim = "tenant", quota_share = "0.3333", otlp_endpoint = null, ca_file = "/etc/cellkv/nats-ca.pem", fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets" }'],
   ['prometheus/templates/prometheus.service.tftpl', 'prometheus.service', '{ config_file = "/etc/prometheus/prometheus.yml", port = 9090, retention = "15d" }'],
+  ['gateways/templates/cellkv-canary.service.tftpl', 'cellkv-canary.service', '{ gateway_url = "http://127.0.0.1:8080", metrics_port = 9108, rate = 10, fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets" }'],
+  ['backup/templates/cellkv-backup.service.tftpl', 'cellkv-backup.service', '{ backup_root = "/var/lib/cellkv-backups/backups", mount_point = "/var/lib/cellkv-backups", every = "1h", full_every = 24, keep = 48, cluster_id = "cellkv-prod", nats_urls = "nats://nats-a.cellkv.internal:4222,nats://nats-b.cellkv.internal:4222", nats_user = "cell", ca_file = "/etc/cellkv/nats-ca.pem", fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets" }'],
 ];
 
 /** systemd-analyze verify's complaints, less the binaries this machine does not have. */
@@ -272,6 +300,24 @@ async function unitProblems(file: string): Promise<string[]> {
   );
   return r.split('\n').filter((l) => l.trim() !== '' && !/Command \S+ is not executable: No such file or directory/.test(l));
 }
+
+test('canary and backup units render: the local gateway, no token on the command line, backups on their volume', async (t) => {
+  const c = needTf(t);
+  if (!c) return;
+  const [, , canaryVars] = UNITS.find(([, n]) => n === 'cellkv-canary.service')!;
+  const canary = await c.render(join(MODULES, 'gateways/templates/cellkv-canary.service.tftpl'), canaryVars);
+  const exec = /^ExecStart=(.*)$/m.exec(canary)![1]!;
+  assert.match(exec, /canary\/main\.ts --url http:\/\/127\.0\.0\.1:8080 --metrics-port 9108 --rate 10 /);
+  assert.doesNotMatch(exec, /--token|eyJ/);
+  assert.match(canary, /^After=network-online\.target cellkv-gateway\.service$/m);
+  const [, , backupVars] = UNITS.find(([, n]) => n === 'cellkv-backup.service')!;
+  const backup = await c.render(join(MODULES, 'backup/templates/cellkv-backup.service.tftpl'), backupVars);
+  assert.match(backup, /^ExecStart=\/usr\/bin\/node cli\/bin\.mjs backup --to \/var\/lib\/cellkv-backups\/backups --every 1h --full-every 24 --keep 48 --cluster-id cellkv-prod --nats nats:\/\/\S+$/m);
+  assert.match(backup, /^RequiresMountsFor=\/var\/lib\/cellkv-backups$/m);
+  assert.match(backup, /^ReadWritePaths=\/var\/lib\/cellkv-backups$/m);
+  assert.match(backup, /^Environment=CELLKV_NATS_USER=cell$/m);
+  assert.doesNotMatch(backup, /PASSWORD=/);
+});
 
 test('systemd units render to files `systemd-analyze verify` accepts', async (t) => {
   const c = needTf(t);

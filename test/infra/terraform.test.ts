@@ -59,8 +59,8 @@ test('terraform fmt -check -recursive infra/terraform (real binary)', async (t) 
   }
 });
 
-test('every .tf parses; the tree has the five modules, host-boot and the example', async (t) => {
-  assert.deepEqual(tree.map((m) => m.dir).sort(), ['examples/three-az', 'modules/cell-nodes', 'modules/gateways', 'modules/host-boot', 'modules/nats-cluster', 'modules/network', 'modules/prometheus']);
+test('every .tf parses; the tree has the six modules, host-boot and the example', async (t) => {
+  assert.deepEqual(tree.map((m) => m.dir).sort(), ['examples/three-az', 'modules/backup', 'modules/cell-nodes', 'modules/gateways', 'modules/host-boot', 'modules/nats-cluster', 'modules/network', 'modules/prometheus']);
   await assert.rejects(parseTfFile('broken.tf', 'resource "aws_instance" "x" {\n  ami = \n}\n'), (e: unknown) => e instanceof TfParseError && e.file === 'broken.tf');
 });
 
@@ -153,6 +153,34 @@ test('every cell node has its own encrypted EBS volume in its AZ, attached, and 
   assert.deepEqual(codes(cellkv.checkNodeVolumes(bad[0]!)), ['VOLUME_AZ', 'VOLUME_AZ', 'VOLUME_DESTROYABLE', 'VOLUME_FOR_EACH', 'VOLUME_NOT_ATTACHED', 'VOLUME_UNENCRYPTED']);
 });
 
+test('the backup host has its own encrypted, kept EBS volume in its AZ, and --to is on it', async (t) => {
+  const backup = findModule(tree, 'modules/backup');
+  clean(cellkv.checkSingleVolume(backup), 'backup volume');
+  const mount = cellkv.resolveLocal(backup, 'mount_point');
+  const root = cellkv.resolveLocal(backup, 'backup_root');
+  assert.ok(root.startsWith(`${mount}/`), `backup root ${root} is not on the volume mounted at ${mount}`);
+  const calls = templateCalls(backup);
+  const unit = calls.find((c) => c.template.endsWith('cellkv-backup.service.tftpl'));
+  const mountScript = calls.find((c) => c.template.endsWith('mount-data-volume.sh.tftpl'));
+  assert.equal(unit?.args.get('backup_root'), 'local.backup_root');
+  assert.equal(unit?.args.get('mount_point'), 'local.mount_point');
+  assert.equal(mountScript?.args.get('mount_point'), 'local.mount_point');
+  assert.equal(mountScript?.args.get('volume_id'), 'aws_ebs_volume.backups.id');
+  // The example places it in the first AZ, in that AZ's subnet, behind the backup security group.
+  const call = findModule(tree, 'examples/three-az').moduleCalls.get('backup')!;
+  assert.equal(call['az'], '${var.azs[0]}');
+  assert.equal(call['subnet_id'], '${module.network.private_subnet_ids[var.azs[0]]}');
+  assert.equal(call['security_group_id'], '${module.network.security_group_ids["backup"]}');
+  const bad = await caseTree(t, {
+    'main.tf': [
+      'resource "aws_instance" "b" {\n  subnet_id = var.subnet_ids["x"]\n}',
+      'resource "aws_ebs_volume" "v" {\n  availability_zone = var.az\n  encrypted         = false\n}',
+      'resource "aws_volume_attachment" "a" {\n  instance_id = aws_instance.other.id\n  volume_id   = aws_ebs_volume.v.id\n}',
+    ].join('\n\n'),
+  });
+  assert.deepEqual(codes(cellkv.checkSingleVolume(bad[0]!)), ['VOLUME_AZ', 'VOLUME_DESTROYABLE', 'VOLUME_NOT_ATTACHED', 'VOLUME_UNENCRYPTED']);
+});
+
 test('security groups open exactly the processes ports, one TCP port per rule', async (t) => {
   const net = findModule(tree, 'modules/network');
   clean(cellkv.checkSecurityGroups(net), 'security groups');
@@ -169,11 +197,14 @@ test('security groups open exactly the processes ports, one TCP port per rule', 
 
 test('port defaults are the project ones (gateway/config.ts, scripts/start.ts, README) and shared by process and security group', () => {
   const ports = cellkv.projectPorts(REPO);
-  assert.deepEqual(ports, { natsClient: 4222, natsCluster: 6222, gatewayHttp: 8080, nodeMetrics: 9101, natsMaxPayload: '8MB' });
+  assert.deepEqual(ports, { natsClient: 4222, natsCluster: 6222, gatewayHttp: 8080, nodeMetrics: 9101, canaryMetrics: 9108, natsMaxPayload: '8MB' });
   clean(cellkv.checkPorts(tree, ports), 'ports');
   // A tree whose defaults drifted from the code is reported.
   const drifted = cellkv.checkPorts(tree, { ...ports, gatewayHttp: 8081, natsMaxPayload: '1MB' });
   assert.ok(drifted.length >= 4 && drifted.every((x) => x.code === 'PORT_DEFAULT'), show(drifted));
+  // The canary's port: network, gateways, prometheus and the example's local.ports all follow canary/options.ts.
+  const canary = cellkv.checkPorts(tree, { ...ports, canaryMetrics: 9110 });
+  assert.deepEqual(canary.map((x) => x.where).sort(), ['examples/three-az: local.ports.canary_metrics', 'modules/gateways: variable "canary_metrics_port"', 'modules/network: variable "canary_metrics_port"', 'modules/prometheus: variable "canary_port"']);
   const ex = findModule(tree, 'examples/three-az');
   const netCall = { ...ex.moduleCalls.get('network')!, node_metrics_port: 9101 };
   const edited: TfModule = { ...ex, moduleCalls: new Map([...ex.moduleCalls, ['network', netCall]]) };
@@ -191,8 +222,18 @@ test('secret flow: the NATS authorization block is the generator output, with pl
   // Each role reads only its own secrets, by ARN, into the environment variables its process reads.
   const envKeys = (dir: string) => Object.keys(findModule(tree, dir).moduleCalls.get('boot')?.['env_secret_arns'] as Record<string, unknown>).sort();
   assert.deepEqual(envKeys('modules/cell-nodes'), ['CELLKV_NATS_PASSWORD']);
-  assert.deepEqual(envKeys('modules/gateways'), ['CELLKV_GATEWAY_SESSION_SECRET', 'CELLKV_NATS_PASSWORD']);
+  assert.deepEqual(envKeys('modules/gateways'), ['CELLKV_CANARY_TOKEN', 'CELLKV_GATEWAY_SESSION_SECRET', 'CELLKV_NATS_PASSWORD']);
+  assert.deepEqual(envKeys('modules/backup'), ['CELLKV_NATS_PASSWORD']);
   assert.match(readFileSync(join(REPO, 'cell/node/config.ts'), 'utf8'), /env\['CELLKV_NATS_PASSWORD'\]/);
+  // The canary reads its token from the environment, the backup CLI its NATS user and password.
+  assert.match(readFileSync(join(REPO, 'canary/options.ts'), 'utf8'), /process\.env\['CELLKV_CANARY_TOKEN'\]/);
+  const admin = readFileSync(join(REPO, 'cli/admin.ts'), 'utf8');
+  for (const k of ['CELLKV_NATS_USER', 'CELLKV_NATS_PASSWORD']) assert.match(admin, new RegExp(`env\\['${k}'\\]`));
+  // The new ARNs are variables like the others: sensitive, no default (genericChecks enforces it).
+  for (const [dir, name] of [['modules/gateways', 'canary_token_secret_arn'], ['examples/three-az', 'canary_token_secret_arn'], ['modules/backup', 'cell_password_secret_arn']] as const) {
+    const body = findModule(tree, dir).variables.get(name);
+    assert.ok(body && body['sensitive'] === true && !('default' in body), `${dir}: ${name} must be sensitive without a default`);
+  }
   const gw = readFileSync(join(REPO, 'gateway/main.ts'), 'utf8');
   for (const k of ['CELLKV_NATS_PASSWORD', 'CELLKV_GATEWAY_SESSION_SECRET']) assert.match(gw, new RegExp(`process\\.env\\['${k}'\\]`));
 });
@@ -221,6 +262,16 @@ test('units pass only flags the programs declare; node.json holds only NodeConfi
   const gwMain = readFileSync(join(REPO, 'gateway/main.ts'), 'utf8');
   clean(cellkv.checkUnitFlags(node, cellMain, ['--node-id', '--az', '--data-dir', '--nats', '--nats-user', '--metrics-port', '--config'], 'cellkv-node'), 'node unit');
   clean(cellkv.checkUnitFlags(gw, gwMain, ['--host', '--port', '--nats', '--nats-user', '--jwks-url', '--issuer', '--audience'], 'cellkv-gateway'), 'gateway unit');
+  const canaryUnit = readFileSync(join(TF, 'modules/gateways/templates/cellkv-canary.service.tftpl'), 'utf8');
+  const canaryFlags = readFileSync(join(REPO, 'canary/options.ts'), 'utf8');
+  clean(cellkv.checkUnitFlags(canaryUnit, canaryFlags, ['--url', '--metrics-port', '--violations-dir'], 'cellkv-canary'), 'canary unit');
+  // The token never goes on the command line.
+  for (const f of ['--token', '--token-file']) assert.ok(!/^ExecStart=.*$/m.exec(canaryUnit)![0].includes(` ${f} `), `canary unit passes ${f}`);
+  const backupUnit = readFileSync(join(TF, 'modules/backup/templates/cellkv-backup.service.tftpl'), 'utf8');
+  const backupFlags = ['cli/backup.ts', 'cli/cellkv.ts'].map((f) => readFileSync(join(REPO, f), 'utf8')).join('\n');
+  clean(cellkv.checkUnitFlags(backupUnit, backupFlags, ['--to', '--every', '--full-every', '--keep', '--nats'], 'cellkv-backup'), 'backup unit');
+  assert.match(/^ExecStart=(.*)$/m.exec(backupUnit)![1]!, /^\/usr\/bin\/node cli\/bin\.mjs backup /);
+  assert.deepEqual(codes(cellkv.checkUnitFlags(backupUnit.replace('--full-every', '--fullevery'), backupFlags, ['--full-every'], 'typo')), ['UNIT_MISSING_FLAG', 'UNIT_UNKNOWN_FLAG']);
   const typo = node.replace('--metrics-port', '--metrics-prot');
   assert.deepEqual(codes(cellkv.checkUnitFlags(typo, cellMain, ['--metrics-port'], 'typo')), ['UNIT_MISSING_FLAG', 'UNIT_UNKNOWN_FLAG']);
   const cells = readFileSync(join(TF, 'modules/cell-nodes/main.tf'), 'utf8');
@@ -228,4 +279,22 @@ test('units pass only flags the programs declare; node.json holds only NodeConfi
   const keys = [...json.matchAll(/([A-Za-z]+)\s*=/g)].map((m) => m[1]!);
   assert.deepEqual(keys, ['metricsHost']);
   for (const k of keys) assert.ok(k in NodeConfigSchema.shape, `${k} is not a NodeConfig setting`);
+});
+
+test('gateway hosts: the canary runs there, and each unit drops the secrets of the other', () => {
+  const gw = findModule(tree, 'modules/gateways');
+  const boot = gw.moduleCalls.get('boot')!;
+  assert.deepEqual(boot['units'], ['cellkv-gateway.service', 'cellkv-canary.service']);
+  const canaryCall = templateCalls(gw).find((c) => c.template.endsWith('cellkv-canary.service.tftpl'));
+  assert.equal(canaryCall?.args.get('gateway_url'), '"http://127.0.0.1:${var.http_port}"');
+  const secretVars = Object.keys(boot['env_secret_arns'] as Record<string, unknown>);
+  const read = (n: string) => readFileSync(join(TF, `modules/gateways/templates/${n}.tftpl`), 'utf8');
+  const units = new Map([['cellkv-gateway.service', read('cellkv-gateway.service')], ['cellkv-canary.service', read('cellkv-canary.service')]]);
+  const own = new Map([['cellkv-gateway.service', ['CELLKV_NATS_PASSWORD', 'CELLKV_GATEWAY_SESSION_SECRET']], ['cellkv-canary.service', ['CELLKV_CANARY_TOKEN']]]);
+  clean(cellkv.checkSecretIsolation(units, secretVars, own), 'gateway host units');
+  // A canary unit that keeps the gateway's NATS password, and a gateway unit that drops its own, are reported.
+  const leaky = new Map([...units, ['cellkv-canary.service', units.get('cellkv-canary.service')!.replace(/^UnsetEnvironment=.*$/m, 'UnsetEnvironment=CELLKV_GATEWAY_SESSION_SECRET')]]);
+  assert.deepEqual(codes(cellkv.checkSecretIsolation(leaky, secretVars, own)), ['UNIT_FOREIGN_SECRET']);
+  const selfish = new Map([...units, ['cellkv-gateway.service', units.get('cellkv-gateway.service')!.replace('UnsetEnvironment=CELLKV_CANARY_TOKEN', 'UnsetEnvironment=CELLKV_CANARY_TOKEN CELLKV_NATS_PASSWORD')]]);
+  assert.deepEqual(codes(cellkv.checkSecretIsolation(selfish, secretVars, own)), ['UNIT_OWN_SECRET_UNSET']);
 });

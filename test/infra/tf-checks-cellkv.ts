@@ -17,6 +17,8 @@ export interface ProjectPorts {
   readonly natsCluster: number;
   readonly gatewayHttp: number;
   readonly nodeMetrics: number;
+  /** canary/options.ts --metrics-port default (the canary on every gateway host). */
+  readonly canaryMetrics: number;
   /** nats-server max_payload the local cluster uses (gateways size their batches by it). */
   readonly natsMaxPayload: string;
 }
@@ -39,6 +41,7 @@ export function projectPorts(repo: string): ProjectPorts {
     natsCluster: Number(grab(join(repo, 'scripts/start.ts'), /choosePorts\(explicitCluster, \[(\d+)/, 'the NATS cluster port')),
     gatewayHttp: gwConfig,
     nodeMetrics: metrics,
+    canaryMetrics: Number(grab(join(repo, 'canary/options.ts'), /'--metrics-port <port>', '[^']*'\)\.default\((\d+)\)/, 'the canary --metrics-port default')),
     natsMaxPayload: grab(join(repo, 'scripts/nats-cluster.ts'), /'max_payload: (\w+)'/, 'max_payload'),
   };
 }
@@ -55,6 +58,9 @@ export const PORT_VARIABLES: readonly [string, string, keyof ProjectPorts][] = [
   ['modules/cell-nodes', 'metrics_port', 'nodeMetrics'],
   ['modules/gateways', 'http_port', 'gatewayHttp'],
   ['modules/prometheus', 'gateway_port', 'gatewayHttp'],
+  ['modules/network', 'canary_metrics_port', 'canaryMetrics'],
+  ['modules/gateways', 'canary_metrics_port', 'canaryMetrics'],
+  ['modules/prometheus', 'canary_port', 'canaryMetrics'],
 ];
 
 /** [module call in the example, argument, key of local.ports] */
@@ -72,9 +78,12 @@ export const EXAMPLE_PORT_ARGS: readonly [string, string, string][] = [
   ['gateways', 'lb_listener_port', 'lb_listener'],
   ['prometheus', 'port', 'prometheus'],
   ['prometheus', 'gateway_port', 'gateway_http'],
+  ['network', 'canary_metrics_port', 'canary_metrics'],
+  ['gateways', 'canary_metrics_port', 'canary_metrics'],
+  ['prometheus', 'canary_port', 'canary_metrics'],
 ];
 
-const EXAMPLE_PORT_VALUES: Record<string, keyof ProjectPorts> = { nats_client: 'natsClient', nats_cluster: 'natsCluster', gateway_http: 'gatewayHttp', node_metrics: 'nodeMetrics' };
+const EXAMPLE_PORT_VALUES: Record<string, keyof ProjectPorts> = { nats_client: 'natsClient', nats_cluster: 'natsCluster', gateway_http: 'gatewayHttp', node_metrics: 'nodeMetrics', canary_metrics: 'canaryMetrics' };
 
 function byDir(tree: readonly TfModule[], dir: string): TfModule | undefined {
   return tree.find((m) => m.dir === dir);
@@ -161,6 +170,41 @@ export function checkNodeVolumes(m: TfModule): Violation[] {
   return out;
 }
 
+/** A module with one instance and one EBS volume (the backup host): encrypted, kept, in the instance's AZ, attached to it. */
+export function checkSingleVolume(m: TfModule): Violation[] {
+  const find = (type: string): [string, Body][] => [...m.resources].filter(([a]) => a.startsWith(`${type}.`));
+  const [instances, volumes, attachments] = [find('aws_instance'), find('aws_ebs_volume'), find('aws_volume_attachment')];
+  if (instances.length !== 1 || volumes.length !== 1 || attachments.length !== 1) {
+    return [v('VOLUME_SHAPE', m.dir, `expected one aws_instance, aws_ebs_volume and aws_volume_attachment, got ${instances.length}/${volumes.length}/${attachments.length}`)];
+  }
+  const [[ia, inst], [va, vol], [aa, att]] = [instances[0]!, volumes[0]!, attachments[0]!];
+  const out: Violation[] = [];
+  if (att['instance_id'] !== `\${${ia}.id}`) out.push(v('VOLUME_NOT_ATTACHED', `${m.dir}: ${aa}`, `instance_id must be ${ia}.id`));
+  if (att['volume_id'] !== `\${${va}.id}`) out.push(v('VOLUME_NOT_ATTACHED', `${m.dir}: ${aa}`, `volume_id must be ${va}.id`));
+  if (vol['availability_zone'] !== '${var.az}' || inst['subnet_id'] !== '${var.subnet_id}') out.push(v('VOLUME_AZ', `${m.dir}: ${va}`, 'the volume must be in var.az and the instance in var.subnet_id (that AZ\'s subnet)'));
+  if (vol['encrypted'] !== true) out.push(v('VOLUME_UNENCRYPTED', `${m.dir}: ${va}`, 'the volume must be encrypted'));
+  const lc = ((vol['lifecycle'] as Body[] | undefined) ?? [])[0];
+  if (lc?.['prevent_destroy'] !== true) out.push(v('VOLUME_DESTROYABLE', `${m.dir}: ${va}`, 'the volume needs lifecycle { prevent_destroy = true }'));
+  return out;
+}
+
+/**
+ * Units that share one EnvironmentFile of secrets each drop (UnsetEnvironment=) every secret
+ * variable that is not theirs: `own` maps a unit name to the variables it may keep.
+ */
+export function checkSecretIsolation(units: ReadonlyMap<string, string>, secretVars: readonly string[], own: ReadonlyMap<string, readonly string[]>): Violation[] {
+  const out: Violation[] = [];
+  for (const [name, text] of units) {
+    const unset = new Set([...text.matchAll(/^UnsetEnvironment=(.*)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/)));
+    const mine = own.get(name) ?? [];
+    for (const s of secretVars) {
+      if (!mine.includes(s) && !unset.has(s)) out.push(v('UNIT_FOREIGN_SECRET', name, `gets ${s} from the shared EnvironmentFile; add it to UnsetEnvironment=`));
+      if (mine.includes(s) && unset.has(s)) out.push(v('UNIT_OWN_SECRET_UNSET', name, `unsets ${s}, which it needs`));
+    }
+  }
+  return out;
+}
+
 /** Resolves a chain of string locals ("${local.a}/data") to plain text. */
 export function resolveLocal(m: TfModule, name: string, depth = 0): string {
   if (depth > 10) throw new Error(`local.${name}: too deep`);
@@ -212,21 +256,26 @@ export const EXPECTED_RULES: readonly RuleSpec[] = [
   'egress lb var.gateway_http_port gateway',
   'ingress gateway var.gateway_http_port lb',
   'ingress gateway var.gateway_http_port prometheus',
+  'ingress gateway var.canary_metrics_port prometheus',
   'ingress nats var.nats_client_port gateway',
   'ingress nats var.nats_client_port cell',
+  'ingress nats var.nats_client_port backup',
   'ingress nats var.nats_client_port cidr:toset(var.nats_client_cidrs)',
   'ingress nats var.nats_cluster_port nats',
   'egress nats var.nats_cluster_port nats',
   'egress gateway var.nats_client_port nats',
   'egress cell var.nats_client_port nats',
+  'egress backup var.nats_client_port nats',
   'ingress cell var.node_metrics_port prometheus',
   'ingress prometheus var.prometheus_port cidr:toset(var.prometheus_client_cidrs)',
   'egress prometheus var.node_metrics_port cell',
   'egress prometheus var.gateway_http_port gateway',
+  'egress prometheus var.canary_metrics_port gateway',
   'egress gateway 443 cidr:0.0.0.0/0',
   'egress nats 443 cidr:0.0.0.0/0',
   'egress cell 443 cidr:0.0.0.0/0',
   'egress prometheus 443 cidr:0.0.0.0/0',
+  'egress backup 443 cidr:0.0.0.0/0',
 ];
 
 /** The rules are exactly EXPECTED_RULES: nothing missing, nothing more. */
@@ -241,9 +290,9 @@ export function checkSecurityGroups(m: TfModule, expected: readonly RuleSpec[] =
 
 // ------------------------------------------------------------------ unit flags
 
-/** Flags a commander program declares (`.option('--x <v>'` and the `--no-x` forms). */
+/** Flags a commander program declares (`.option('--x <v>'`, `.requiredOption(`, `new Option(`, and the `--no-x` forms). */
 export function declaredFlags(mainTs: string): Set<string> {
-  return new Set([...mainTs.matchAll(/\.option\('(--[a-z][a-z-]*)/g)].map((m) => m[1]!));
+  return new Set([...mainTs.matchAll(/(?:\.option|\.requiredOption|new Option)\('(--[a-z][a-z-]*)/g)].map((m) => m[1]!));
 }
 
 /** The unit's ExecStart passes only declared flags, and all the required ones. */

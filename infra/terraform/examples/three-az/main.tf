@@ -1,16 +1,17 @@
 # A complete three-AZ cellkv: network, NATS cluster, cell nodes, gateways behind a load
-# balancer, Prometheus. Secrets stay in Secrets Manager; only their ARNs pass through here.
+# balancer with a canary on every gateway host, Prometheus, scheduled backups. Secrets stay in Secrets Manager; only their ARNs pass through here.
 
 locals {
   # The processes' ports (gateway/config.ts, scripts/start.ts, the README's --metrics-port),
   # passed to the security groups and to the processes from one place.
   ports = {
-    nats_client  = 4222
-    nats_cluster = 6222
-    gateway_http = 8080
-    node_metrics = 9101
-    prometheus   = 9090
-    lb_listener  = 443
+    nats_client    = 4222
+    nats_cluster   = 6222
+    gateway_http   = 8080
+    node_metrics   = 9101
+    canary_metrics = 9108
+    prometheus     = 9090
+    lb_listener    = 443
   }
 }
 
@@ -27,6 +28,7 @@ module "network" {
   nats_cluster_port       = local.ports.nats_cluster
   gateway_http_port       = local.ports.gateway_http
   node_metrics_port       = local.ports.node_metrics
+  canary_metrics_port     = local.ports.canary_metrics
   prometheus_port         = local.ports.prometheus
   lb_listener_port        = local.ports.lb_listener
 }
@@ -93,6 +95,9 @@ module "gateways" {
   nats_tls_ca_pem             = module.nats.tls_ca_pem
   gateway_password_secret_arn = var.nats_gateway_password_secret_arn
   session_secret_arn          = var.gateway_session_secret_arn
+  canary_token_secret_arn     = var.canary_token_secret_arn
+  canary_metrics_port         = local.ports.canary_metrics
+  canary_rate                 = var.canary_rate
   jwks_url                    = var.jwks_url
   issuer                      = var.issuer
   audience                    = var.audience
@@ -110,4 +115,23 @@ module "prometheus" {
   port              = local.ports.prometheus
   cell_targets      = module.cells.scrape_targets
   gateway_port      = local.ports.gateway_http
+  canary_port       = local.ports.canary_metrics
+}
+
+module "backup" {
+  source = "../../modules/backup"
+
+  name                     = var.name
+  az                       = var.azs[0]
+  subnet_id                = module.network.private_subnet_ids[var.azs[0]]
+  security_group_id        = module.network.security_group_ids["backup"]
+  ami_id                   = var.ami_id
+  volume_size_gb           = var.backup_volume_size_gb
+  every                    = var.backup_every
+  full_every               = var.backup_full_every
+  keep                     = var.backup_keep
+  nats_urls                = module.nats.client_urls
+  nats_tls_ca_pem          = module.nats.tls_ca_pem
+  cell_password_secret_arn = var.nats_cell_password_secret_arn
+  release_s3_uri           = var.release_s3_uri
 }

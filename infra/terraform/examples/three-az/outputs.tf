@@ -62,3 +62,18 @@ output "public_subnet_ids" {
   description = "Public subnets (for an internet-facing load balancer: set lb_subnet_ids to these and internal = false)."
   value       = module.network.public_subnet_ids
 }
+
+output "backup_root" {
+  description = "Where the scheduled backups land on the backup host."
+  value       = module.backup.backup_root
+}
+
+output "backup_volume_id" {
+  description = "EBS volume of the backups."
+  value       = module.backup.volume_id
+}
+
+output "backup_host_ip" {
+  description = "Private IP of the backup host."
+  value       = module.backup.private_ip
+}

@@ -117,6 +117,42 @@ variable "gateway_session_secret_arn" {
   sensitive   = true
 }
 
+variable "canary_token_secret_arn" {
+  description = "Secrets Manager ARN of the canary's JWT (tenant cellkv-canary, scopes kv:read kv:write)."
+  type        = string
+  sensitive   = true
+}
+
+variable "canary_rate" {
+  description = "Canary ops/s on each gateway host."
+  type        = number
+  default     = 10
+}
+
+variable "backup_every" {
+  description = "Interval between scheduled backups (1m-7d)."
+  type        = string
+  default     = "1h"
+}
+
+variable "backup_full_every" {
+  description = "A full backup every K runs."
+  type        = number
+  default     = 24
+}
+
+variable "backup_keep" {
+  description = "Complete backups kept."
+  type        = number
+  default     = 48
+}
+
+variable "backup_volume_size_gb" {
+  description = "Encrypted EBS volume of the backups."
+  type        = number
+  default     = 500
+}
+
 variable "nodes_per_az" {
   description = "Cell nodes per AZ."
   type        = number

@@ -1,6 +1,8 @@
 # Stateless gateways in an auto scaling group over the three AZs behind an application load
 # balancer: HTTPS at the balancer, HTTP to the gateways, health checked on /readyz (503 until
 # NATS and the directory are reachable, so a gateway cut off from NATS leaves the rotation).
+# Every gateway host also runs the linearizability canary against its own gateway
+# (127.0.0.1), so each gateway's path to the cells is checked; Prometheus scrapes it.
 
 data "aws_region" "current" {}
 
@@ -17,12 +19,15 @@ module "boot" {
   region         = data.aws_region.current.name
   service_user   = "cellkv"
   release_s3_uri = var.release_s3_uri
-  units          = ["cellkv-gateway.service"]
+  units          = ["cellkv-gateway.service", "cellkv-canary.service"]
   tags           = var.tags
 
+  # One EnvironmentFile for the host; each unit drops the variables that are not its own
+  # (UnsetEnvironment=), so the canary never sees the gateway's secrets nor the gateway its token.
   env_secret_arns = {
     CELLKV_NATS_PASSWORD          = var.gateway_password_secret_arn
     CELLKV_GATEWAY_SESSION_SECRET = var.session_secret_arn
+    CELLKV_CANARY_TOKEN           = var.canary_token_secret_arn
   }
   file_secret_arns = {}
 
@@ -42,6 +47,16 @@ module "boot" {
         quota_share   = local.quota_share
         otlp_endpoint = var.otlp_endpoint
         ca_file       = local.ca_file
+        fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets"
+      })
+    },
+    {
+      path        = "/etc/systemd/system/cellkv-canary.service"
+      permissions = "0644"
+      content = templatefile("${path.module}/templates/cellkv-canary.service.tftpl", {
+        gateway_url   = "http://127.0.0.1:${var.http_port}"
+        metrics_port  = var.canary_metrics_port
+        rate          = var.canary_rate
         fetch_secrets = "/usr/local/libexec/cellkv/fetch-secrets"
       })
     },

@@ -131,6 +131,34 @@ variable "session_secret_arn" {
   sensitive   = true
 }
 
+variable "canary_token_secret_arn" {
+  description = "Secrets Manager ARN of the canary's JWT (tenant \"cellkv-canary\", scopes kv:read kv:write); the canary reads it from CELLKV_CANARY_TOKEN."
+  type        = string
+  sensitive   = true
+}
+
+variable "canary_metrics_port" {
+  description = "Port of the canary's /metrics on each gateway host (--metrics-port; canary/options.ts default 9108)."
+  type        = number
+  default     = 9108
+
+  validation {
+    condition     = var.canary_metrics_port >= 1 && var.canary_metrics_port <= 65535 && floor(var.canary_metrics_port) == var.canary_metrics_port
+    error_message = "canary_metrics_port must be a port number 1-65535."
+  }
+}
+
+variable "canary_rate" {
+  description = "Ops/s of the canary on each gateway host (--rate); the tenant cellkv-canary needs opsPerSec of at least instance_count times this."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.canary_rate >= 1 && var.canary_rate <= 500 && floor(var.canary_rate) == var.canary_rate
+    error_message = "canary_rate must be a whole number of ops/s from 1 to 500."
+  }
+}
+
 variable "jwks_url" {
   description = "JWKS URL with the public keys of tenant tokens (--jwks-url)."
   type        = string

@@ -14,7 +14,7 @@ output "public_subnet_ids" {
 }
 
 output "security_group_ids" {
-  description = "Security group ID per role: lb, gateway, nats, cell, prometheus."
+  description = "Security group ID per role: lb, gateway, nats, cell, prometheus, backup."
   value       = { for role, sg in aws_security_group.role : role => sg.id }
 }
 

@@ -2,7 +2,7 @@
 # else is open (no SSH: operators use SSM Session Manager, which needs only outbound HTTPS).
 
 locals {
-  roles = toset(["lb", "gateway", "nats", "cell", "prometheus"])
+  roles = toset(["lb", "gateway", "nats", "cell", "prometheus", "backup"])
 }
 
 resource "aws_security_group" "role" {
@@ -50,10 +50,21 @@ resource "aws_vpc_security_group_ingress_rule" "gateway_http" {
   referenced_security_group_id = aws_security_group.role[each.key].id
 }
 
-# --- NATS: clients from gateways, cells and platform CIDRs; routes between the servers
+# --- canary (on every gateway host, talking to its local gateway): /metrics from Prometheus
+
+resource "aws_vpc_security_group_ingress_rule" "canary_metrics" {
+  security_group_id            = aws_security_group.role["gateway"].id
+  description                  = "canary /metrics from Prometheus"
+  ip_protocol                  = "tcp"
+  from_port                    = var.canary_metrics_port
+  to_port                      = var.canary_metrics_port
+  referenced_security_group_id = aws_security_group.role["prometheus"].id
+}
+
+# --- NATS: clients from gateways, cells, the backup host and platform CIDRs; routes between the servers
 
 resource "aws_vpc_security_group_ingress_rule" "nats_client" {
-  for_each = toset(["gateway", "cell"])
+  for_each = toset(["gateway", "cell", "backup"])
 
   security_group_id            = aws_security_group.role["nats"].id
   description                  = "NATS clients: ${each.key}"
@@ -93,7 +104,7 @@ resource "aws_vpc_security_group_egress_rule" "nats_routes" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "to_nats" {
-  for_each = toset(["gateway", "cell"])
+  for_each = toset(["gateway", "cell", "backup"])
 
   security_group_id            = aws_security_group.role[each.key].id
   description                  = "NATS client connections"
@@ -145,10 +156,21 @@ resource "aws_vpc_security_group_egress_rule" "scrape_gateways" {
   referenced_security_group_id = aws_security_group.role["gateway"].id
 }
 
+resource "aws_vpc_security_group_egress_rule" "scrape_canaries" {
+  security_group_id            = aws_security_group.role["prometheus"].id
+  description                  = "scrape canary /metrics on the gateway hosts"
+  ip_protocol                  = "tcp"
+  from_port                    = var.canary_metrics_port
+  to_port                      = var.canary_metrics_port
+  referenced_security_group_id = aws_security_group.role["gateway"].id
+}
+
+# --- backup host: no inbound port at all (NATS out, above; HTTPS out, below)
+
 # --- every instance: HTTPS out to AWS APIs (Secrets Manager, S3, EC2 discovery, SSM)
 
 resource "aws_vpc_security_group_egress_rule" "aws_apis" {
-  for_each = toset(["gateway", "nats", "cell", "prometheus"])
+  for_each = toset(["gateway", "nats", "cell", "prometheus", "backup"])
 
   security_group_id = aws_security_group.role[each.key].id
   description       = "HTTPS to AWS APIs"

@@ -116,6 +116,17 @@ variable "node_metrics_port" {
   }
 }
 
+variable "canary_metrics_port" {
+  description = "Canary /metrics port on the gateway hosts (canary/options.ts --metrics-port default 9108); reachable from Prometheus only."
+  type        = number
+  default     = 9108
+
+  validation {
+    condition     = var.canary_metrics_port >= 1 && var.canary_metrics_port <= 65535 && floor(var.canary_metrics_port) == var.canary_metrics_port
+    error_message = "canary_metrics_port must be a port number 1-65535."
+  }
+}
+
 variable "prometheus_port" {
   description = "Prometheus HTTP port."
   type        = number

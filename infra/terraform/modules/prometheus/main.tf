@@ -1,6 +1,7 @@
 # One Prometheus that scrapes every cell node's /metrics (fixed instances: static targets with
 # node and AZ labels) and every gateway's /metrics (an auto scaling group: EC2 discovery by the
-# role and cluster tags the gateways carry).
+# role and cluster tags the gateways carry), and the canary each gateway host runs (same
+# discovery, the canary's port).
 
 data "aws_region" "current" {}
 
@@ -32,6 +33,7 @@ module "boot" {
         scrape_interval = var.scrape_interval
         cell_targets    = var.cell_targets
         gateway_port    = var.gateway_port
+        canary_port     = var.canary_port
         port            = var.port
       })
     },

@@ -98,6 +98,12 @@ variable "gateway_port" {
   default     = 8080
 }
 
+variable "canary_port" {
+  description = "Port of the canary's /metrics on every gateway host (found by the same EC2 tags)."
+  type        = number
+  default     = 9108
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
