@@ -2,10 +2,12 @@
 // per AZ), three cell nodes (n1/az1, n2/az2, n3/az3, each preferring its own AZ's NATS and able
 // to fail over to the others) and a gateway on 127.0.0.1:8080; prints a dev token and curl
 // examples. Ctrl-C stops everything in order (gateway, nodes, NATS). All state lives in --dir
-// (default ./.cellkv): node LevelDB data, NATS configs, the dev signing key, logs.
+// (default ./.cellkv): node LevelDB data, NATS configs, the dev signing key, logs. With
+// --canary it also runs the linearizability canary (canary/) against the gateway, as tenant
+// cellkv-canary, and prints its /metrics URL; it stops first, so it can delete its keys.
 //
 //   tsx scripts/start.ts [--dir ./.cellkv] [--port 8080] [--nats-ports 4222,4223,4224]
-//                        [--cluster-ports 6222,6223,6224] [--no-install]
+//                        [--cluster-ports 6222,6223,6224] [--no-install] [--canary]
 
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -15,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AdminClient, META_CELL } from '../cli/admin.js';
+import { CANARY_TENANT } from '../canary/options.js';
 import { ALL_SCOPES, ensureDevKeys, mintDevToken } from './dev-keys.js';
 import { choosePorts, ensureNatsServer, parsePortList, portFree, SetupError, writeClusterConfigs, type NatsServerSpec } from './nats-cluster.js';
 import { Supervisor } from './supervisor.js';
@@ -37,8 +40,9 @@ const opts = new Command()
   .option('--cluster-ports <a,b,c>', 'NATS route ports for az1,az2,az3 (default 6222,6223,6224, or free ports when taken)')
   .option('--no-install', 'never try to install nats-server (print how instead)')
   .option('--log-level <level>', 'log level of nodes and gateway (logs go to <dir>/logs/)', 'info')
+  .option('--canary', `also run the linearizability canary against the gateway (tenant "${CANARY_TENANT}"); prints its /metrics URL`)
   .parse()
-  .opts<{ dir: string; port: string; natsPorts?: string; clusterPorts?: string; install: boolean; logLevel: string }>();
+  .opts<{ dir: string; port: string; natsPorts?: string; clusterPorts?: string; install: boolean; logLevel: string; canary?: boolean }>();
 
 const t0 = performance.now();
 // stdout may be a pipe that closes under us (terminal gone): never crash on that.
@@ -62,7 +66,7 @@ function shutdown(reason: string, exitCode: number): Promise<void> {
   if (stopping) return stopping;
   stopping = (async () => {
     const started = supervisor.pids().length > 0;
-    if (started) step(`stopping (${reason}): gateway, then cell nodes, then NATS`);
+    if (started) step(`stopping (${reason}): ${opts.canary ? 'canary, ' : ''}gateway, then cell nodes, then NATS`);
     try {
       await supervisor.stopAll(step);
       if (started) step(`stopped; data kept in ${dir}`);
@@ -277,6 +281,8 @@ async function main(): Promise<void> {
     step('gateway skipped: gateway/main.ts does not exist in this checkout yet (the curl examples need it)');
   }
 
+  const canaryMetrics = opts.canary ? await startCanary(gatewayUrl, keys) : null;
+
   const token = await mintDevToken(keys, { tenant: DEV_TENANT, scopes: ALL_SCOPES, ttlSeconds: TOKEN_TTL_S });
   await writeFile(join(dir, 'dev-token'), `${token}\n`, { mode: 0o600 });
   const base = gatewayUrl ?? `http://127.0.0.1:${gatewayPort}`;
@@ -289,6 +295,7 @@ async function main(): Promise<void> {
     `  gateway  ${gatewayUrl ?? '(not started)'}`,
     `  NATS     ${allUrls.join(',')}`,
     `  nodes    ${NODES.map((n) => `${n.id}/${n.az}`).join(' ')}`,
+    ...(canaryMetrics ? [`  canary   ${canaryMetrics} (tenant "${CANARY_TENANT}"; failing windows in ${join(dir, 'canary-violations')})`] : []),
     '',
     `Dev token (tenant "${DEV_TENANT}", scopes "${ALL_SCOPES}", valid ${TOKEN_TTL_S / 86400} days; also in ${join(dir, 'dev-token')}):`,
     `  ${token}`,
@@ -300,11 +307,39 @@ async function main(): Promise<void> {
     '',
     'Admin CLI: npx cellkv status | npx cellkv tenants list | npx cellkv get hello | npx cellkv --help',
     '',
-    `cellkv ready gateway=${gatewayUrl ?? 'none'} nats=${allUrls.join(',')}`,
+    `cellkv ready gateway=${gatewayUrl ?? 'none'} nats=${allUrls.join(',')}${canaryMetrics ? ` canary=${canaryMetrics}` : ''}`,
     'Press Ctrl-C to stop everything.',
     '',
   ];
   process.stdout.write(lines.join('\n'));
+}
+
+/**
+ * The canary against the local gateway, as `npx cellkv canary` runs it: a token for tenant
+ * cellkv-canary minted from the dev key, passed in the environment (argv is public), metrics
+ * on a free loopback port. Group 3: stopped before the gateway, so it can delete its keys.
+ */
+async function startCanary(gatewayUrl: string | null, keys: Awaited<ReturnType<typeof ensureDevKeys>>): Promise<string | null> {
+  if (gatewayUrl === null) {
+    step('canary skipped: it needs the gateway');
+    return null;
+  }
+  const token = await mintDevToken(keys, { tenant: CANARY_TENANT, scopes: 'kv:read kv:write', ttlSeconds: TOKEN_TTL_S });
+  const m = await supervisor.start({
+    name: 'canary',
+    group: 3,
+    command: process.execPath,
+    args: ['--import', 'tsx', join(ROOT, 'canary/main.ts'), '--url', gatewayUrl, '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--violations-dir', join(dir, 'canary-violations')],
+    cwd: ROOT,
+    env: { ...process.env, CELLKV_LOG_LEVEL: opts.logLevel, CELLKV_CANARY_TOKEN: token },
+    ready: /^metrics=(\S+) run=(\S+)/,
+    readyTimeoutMs: 30_000,
+    stopGraceMs: 15_000,
+  });
+  // canary/metrics.ts prints the full /metrics URL.
+  const metrics = m?.[1] ?? 'http://127.0.0.1:?/metrics';
+  step(`canary running (run ${m?.[2] ?? '?'}): ${metrics}`);
+  return metrics;
 }
 
 main().catch((e: unknown) => {
