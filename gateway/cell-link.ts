@@ -7,6 +7,7 @@ import type { CellOp, CellRequest, CellResponse } from '../shared/cell-protocol.
 import { CellClient, type RequestOptions as CellRequestOptions } from '../shared/cell-client.js';
 import type { DirectoryView } from '../shared/directory.js';
 import { KvError } from '../shared/errors.js';
+import { NotSentError } from '../shared/nats-errors.js';
 import type { Logger } from './log.js';
 
 /** What the core needs from the cell tier (CellClient has this shape; tests may fake it). */
@@ -152,7 +153,7 @@ export class CellLink {
    */
   private guarded(nc: NatsConnection): NatsConnection {
     const request = (subject: string, payload?: Uint8Array | string, opts?: RequestOptions) => {
-      if (!this.connectedNow) return Promise.reject(new Error('NATS is disconnected'));
+      if (!this.connectedNow) return Promise.reject(new NotSentError('NATS is disconnected'));
       return nc.request(subject, payload, opts);
     };
     return new Proxy(nc, {

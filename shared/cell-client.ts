@@ -9,6 +9,7 @@ import { decodeCellResponse, encodeCellRequest } from './codec/index.js';
 import { bytesOfHex, cellForKey, type CellDescriptor, type DirectoryView } from './directory.js';
 import { KvError, type ErrorCode } from './errors.js';
 import { compareBytes, namespacedKey, splitNamespacedKey } from './keys.js';
+import { classifyRequestError, mayHaveBeenDelivered } from './nats-errors.js';
 import { RequestBatcher, type BatcherStats } from './request-batcher.js';
 
 export interface CellClientOptions {
@@ -40,7 +41,7 @@ export interface RequestOptions {
 }
 
 /** Why an attempt failed: a cell error code, or what the NATS request did. */
-export type AttemptFailure = ErrorCode | 'timeout' | 'no_responders' | 'transport';
+export type AttemptFailure = ErrorCode | 'timeout' | 'no_responders' | 'not_sent' | 'transport';
 
 export interface CellRequestObserver {
   attempt(a: { readonly attempt: number; readonly cellId: string; readonly node: string }): void;
@@ -140,11 +141,12 @@ export class CellClient {
         resp = decodeCellResponse(data);
       } catch (e) {
         // A timeout after sending a write is ambiguous; retrying with the same request id is
-        // safe. "No responders" means nothing received it: not ambiguous.
-        const noResponders = /no responders/i.test((e as Error).message);
-        if (isWrite && !noResponders) sent = true;
+        // safe. Not sent at all (NATS down) or no responders: nothing received it.
+        const failure = classifyRequestError(e);
+        if (isWrite && mayHaveBeenDelivered(failure)) sent = true;
         lastMsg = (e as Error).message;
-        observer?.attemptFailed({ attempt, node: target, reason: noResponders ? 'no_responders' : /timeout/i.test(lastMsg) ? 'timeout' : 'transport', message: lastMsg });
+        const reason = failure === 'no-responders' ? 'no_responders' : failure === 'not-sent' ? 'not_sent' : failure;
+        observer?.attemptFailed({ attempt, node: target, reason, message: lastMsg });
         this.leaderHints.delete(cell.id);
         await backoff(attempt);
         continue;

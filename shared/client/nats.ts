@@ -4,6 +4,7 @@
 // and retry rules as the HTTP client.
 
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { classifyRequestError, mayHaveBeenDelivered } from '../nats-errors.js';
 import { CellkvError, errorFromProblem, invalidArgument } from './errors.js';
 import { cancelled, failureOfStatus, newIdempotencyKey, retryPolicy, withRetries, type AttemptOutcome, type RetryPolicy } from './retry.js';
 import type {
@@ -49,15 +50,6 @@ type Json = Record<string, unknown>;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** Walks an error's cause chain for a NATS error class name. */
-function hasCause(e: unknown, names: readonly string[], pattern: RegExp): boolean {
-  for (let c: unknown = e, i = 0; c && i < 5; c = (c as { cause?: unknown }).cause, i++) {
-    const name = (c as { name?: unknown }).name;
-    if ((typeof name === 'string' && names.includes(name)) || pattern.test(String((c as Error).message ?? ''))) return true;
-  }
-  return false;
-}
 
 export class CellkvNatsClient implements CellkvClient {
   private conn: Promise<NatsConnection> | null = null;
@@ -213,13 +205,16 @@ export class CellkvNatsClient implements CellkvClient {
       data = (aborted ? await Promise.race([req, aborted]) : await req).data;
     } catch (e) {
       if (e instanceof CellkvError) return { ok: false, failure: { error: e, retryable: false, ambiguous: true } };
-      const noResponders = hasCause(e, ['NoRespondersError'], /no responders/i);
-      const timedOut = hasCause(e, ['TimeoutError'], /timeout/i);
-      const closed = hasCause(e, ['ClosedConnectionError'], /closed/i);
-      const detail = noResponders ? `no gateway serves ${API_SUBJECT_PREFIX}${op}` : timedOut ? `no answer within ${this.timeoutMs}ms` : `NATS request failed: ${(e as Error).message}`;
+      const failure = classifyRequestError(e);
+      const detail =
+        failure === 'no-responders'
+          ? `no gateway serves ${API_SUBJECT_PREFIX}${op}`
+          : failure === 'timeout'
+            ? `no answer within ${this.timeoutMs}ms`
+            : `NATS request failed: ${(e as Error).message}`;
       const error = new CellkvError({ code: 'UNAVAILABLE', status: 0, detail, cause: e });
-      // No responders: nobody received it. Anything else may have reached a gateway.
-      return { ok: false, failure: { error, retryable: !closed, ambiguous: !noResponders } };
+      // No responders or never sent: nobody received it. Anything else may have reached a gateway.
+      return { ok: false, failure: { error, retryable: failure !== 'not-sent', ambiguous: mayHaveBeenDelivered(failure) } };
     }
     let j: Json;
     try {
