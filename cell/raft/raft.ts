@@ -99,18 +99,23 @@ export class RaftNode {
     };
   }
 
-  /** Leader: what it knows of each follower (empty on other roles); for checks and metrics. */
+  /**
+   * Leader: what it knows of every member, itself included (its own match counts only what is
+   * durable); empty on other roles. For checks and metrics.
+   */
   progress(): { readonly id: NodeId; readonly match: number; readonly next: number }[] {
     if (this.r.role !== 'leader') return [];
     const out: { id: NodeId; match: number; next: number }[] = [];
-    for (const [id, pr] of this.r.progress) if (id !== this.r.id) out.push({ id, match: pr.match, next: pr.next });
+    for (const [id, pr] of this.r.progress) out.push({ id, match: pr.match, next: pr.next });
     return out;
   }
 
   /** Leader: how many entries each other replica's matched log is behind ours (metrics); [] otherwise. */
   replicationLag(): [NodeId, number][] {
     const last = this.r.log.lastIndex();
-    return this.progress().map((p) => [p.id, Math.max(0, last - p.match)]);
+    return this.progress()
+      .filter((p) => p.id !== this.id)
+      .map((p) => [p.id, Math.max(0, last - p.match)]);
   }
 
   /** Leader: the index of every snapshot still being sent to a follower. */

@@ -14,6 +14,7 @@ export type FailureKind =
   | 'commit-index'
   | 'commit-quorum'
   | 'match-index'
+  | 'membership'
   | 'vote-quorum'
   | 'read-index'
   | 'term-safety'

@@ -34,6 +34,12 @@ export class MembershipDriver {
   private victim: NodeId | null = null;
   private roundEnds = 0;
   private swap = false;
+  /**
+   * A learner that joins with some round and stays for the rest of the run: with it the
+   * configuration has learners next to an even number of voters (while a promoted node and
+   * its victim are both voters), where a quorum that counted learners would be too small.
+   */
+  private observer: NodeId | null = null;
   private nextProposeAt = 0;
   private stageSince = 0;
   rounds = 0;
@@ -56,6 +62,7 @@ export class MembershipDriver {
     this.newNode = this.cluster.addNode();
     this.victim = null;
     this.swap = this.rng.chance(0.5);
+    if (this.observer === null && this.rng.chance(0.5) && this.cluster.allHosts().length < 9) this.observer = this.cluster.addNode();
     this.rounds++;
     this.roundEnds = now + ROUND_DEADLINE;
     this.enter('learner', now);
@@ -113,10 +120,18 @@ export class MembershipDriver {
     if (conf === null) return;
     const nn = this.newNode!;
     switch (this.stage) {
-      case 'learner':
-        if (inConf(conf, nn) && !joint(conf)) this.enter('catchup', now);
-        else if (!joint(conf)) this.propose(now, { changes: [{ type: 'addLearner', node: nn }] });
+      case 'learner': {
+        const obs = this.observer;
+        const observerIn = obs === null || inConf(conf, obs);
+        if (inConf(conf, nn) && observerIn && !joint(conf)) this.enter('catchup', now);
+        else if (!joint(conf)) {
+          const changes: ConfChange['changes'][number][] = [];
+          if (!inConf(conf, nn)) changes.push({ type: 'addLearner', node: nn });
+          if (!observerIn) changes.push({ type: 'addLearner', node: obs! });
+          this.propose(now, { changes });
+        }
         return;
+      }
       case 'catchup': {
         const leader = this.cluster.leader();
         const host = this.cluster.host(nn);

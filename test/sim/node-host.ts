@@ -21,6 +21,7 @@ import {
 import type { ClientReply, ClientRequest } from './client-protocol.js';
 import { describeConf, describeMessage } from './describe.js';
 import { fail, noPromises, type InvariantChecker, type Promises } from './invariants.js';
+import { checkConfChange } from './conf-model.js';
 import { LeaderReadTracker, type QuorumChecker } from './path-invariants.js';
 import { KvStateMachine } from './kv-state-machine.js';
 import { MAX_READS, PendingRequests, type LocalReads } from './pending-requests.js';
@@ -102,6 +103,8 @@ export class NodeHost {
   /** The leader term and commit index last checked for a durable quorum. */
   private leaderCommitSeen = { term: -1, commit: 0 };
   private readonly reads: LeaderReadTracker;
+  /** `candidate@term` of the vote requests that arrived while this node was at most in that term. */
+  private readonly voteRequestsInTerm = new Set<string>();
   private readonly crashRng: Rng;
   private inbox: Message[] = [];
   private requests: ClientRequest[] = [];
@@ -298,13 +301,23 @@ export class NodeHost {
   /** Steps one message, watching what the core does with pre-votes and read traffic. */
   private stepChecked(raft: RaftNode, m: Message): void {
     const watchTerm = m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject);
-    const needStatus = watchTerm || m.type === 'readIndex' || m.type === 'heartbeatResp' || m.type === 'appendResp' || m.type === 'snapshotResp';
+    const isVoteTraffic = m.type === 'vote' || m.type === 'voteResp';
+    const needStatus = watchTerm || isVoteTraffic || m.type === 'readIndex' || m.type === 'heartbeatResp' || m.type === 'appendResp' || m.type === 'snapshotResp';
     const st = needStatus ? raft.status() : null;
+    // A vote may be granted only to a request of the voter's own term at the time it arrives.
+    if (m.type === 'vote' && m.term >= st!.term) this.voteRequestsInTerm.add(`${m.from}@${m.term}`);
     if (st !== null && st.role === 'leader') {
       if (m.type === 'readIndex' && m.term <= st.term) this.reads.onArrival(m.from, m.context, st.term, st.confState, this.env.maxCommitKnown());
       else if (m.type === 'heartbeatResp' && m.term === st.term && m.context !== '') this.reads.onHeartbeatResp(m.from, m.context, m.term);
     }
     raft.step(m);
+    if (isVoteTraffic && m.term < st!.term) {
+      // A message of an older term changes nothing about elections (it is dropped).
+      const now = raft.status();
+      if (now.term !== st!.term || now.vote !== st!.vote) {
+        fail('term-safety', `${this.id} (term ${st!.term}, vote ${String(st!.vote)}) moved to term ${now.term}, vote ${String(now.vote)} on a ${m.type} of older term ${m.term} from ${m.from}`);
+      }
+    }
     if (st !== null && st.role === 'leader' && (m.type === 'heartbeatResp' || m.type === 'appendResp' || m.type === 'snapshotResp')) this.checkMatches(raft);
     if (watchTerm) {
       const now = raft.status();
@@ -360,6 +373,13 @@ export class NodeHost {
     if (!this.env.checker.ackCheck) return;
     const st = raft.status();
     for (const p of raft.progress()) {
+      if (p.id === this.id) {
+        // The leader counts its own copy only once it is on stable storage.
+        if (p.match > this.storage.lastIndex() && this.storage.snapshot().metadata.index < p.match) {
+          fail('commit-quorum', `leader ${this.id} of term ${st.term} counts its own match ${p.match}, but its stable log ends at ${this.storage.lastIndex()}`);
+        }
+        continue;
+      }
       // Only an acknowledgement sent in this leader's term may raise its match index (an older
       // term's answer speaks of another log, however it was delayed, duplicated or reordered).
       const acked = this.env.ackedInTerm(p.id, this.id, st.term);
@@ -516,7 +536,12 @@ export class NodeHost {
    * the candidate's own vote, a vote grant the vote, an acknowledgement the entries.
    */
   private checkDurableBeforeSend(m: Message): void {
-    if (m.type === 'voteResp' && !m.reject) this.env.quorum.onGrant(this.id, m.term, m.to);
+    if (m.type === 'voteResp' && !m.reject) {
+      this.env.quorum.onGrant(this.id, m.term, m.to);
+      if (!this.voteRequestsInTerm.has(`${m.to}@${m.term}`)) {
+        fail('election-safety', `${this.id} granted a vote in term ${m.term} to ${m.to}, whose vote request of that term reached it only while it was in a later term`);
+      }
+    }
     if (m.type !== 'vote' && m.type !== 'voteResp' && m.type !== 'appendResp') return;
     if (!this.env.checker.ackCheck || !this.env.checker.voteCheck) return;
     const hs = this.syncedHardState;
@@ -573,7 +598,9 @@ export class NodeHost {
     if (e.kind === 'conf') {
       const cc = decodeConfChange(e.data);
       this.env.trace.event(this.env.now(), () => `${this.id} applying conf @${e.index} term ${e.term} on ${describeConf(this.conf)}`);
+      const before = this.conf;
       this.conf = this.raft!.applyConfChange(cc);
+      checkConfChange(this.id, e.index, before, cc, this.conf);
       const cs = this.conf;
       this.env.trace.event(this.env.now(), () => `${this.id} applied conf @${e.index}: ${JSON.stringify(cc.changes)} -> ${describeConf(cs)}`);
     }
