@@ -4,13 +4,16 @@
 // Half the rounds swap instead: promote the learner and remove the old voter in one joint
 // change, so the incoming and outgoing majorities differ (a commit or an election that counts
 // only one half is then unsafe), and the leader is often the one removed mid-joint.
+// Now and then a three-voter cell shrinks to one voter in one joint change (incoming half of a
+// single voter: a shortcut that skipped the outgoing half would show there), and the following
+// rounds grow it back, promoting without removing while it is below its size.
 // Every stage re-proposes until the change shows up applied, within a bounded number of tries.
 
 import type { ConfChange, ConfState, NodeId } from '../../cell/raft/types.js';
 import type { Cluster } from './cluster.js';
 import type { Rng } from './rng.js';
 
-type Stage = 'idle' | 'learner' | 'catchup' | 'promote' | 'remove' | 'retire';
+type Stage = 'idle' | 'learner' | 'catchup' | 'promote' | 'remove' | 'retire' | 'shrink';
 
 /** Ticks between re-proposals of a stage's change. */
 const REPROPOSE_EVERY = 25;
@@ -40,6 +43,10 @@ export class MembershipDriver {
    * its victim are both voters), where a quorum that counted learners would be too small.
    */
   private observer: NodeId | null = null;
+  /** Shrink rounds: the voters removed together. */
+  private shrinkVictims: NodeId[] = [];
+  /** The voter count the cell is grown back to after a shrink. */
+  private readonly size: number;
   private nextProposeAt = 0;
   private stageSince = 0;
   rounds = 0;
@@ -49,7 +56,9 @@ export class MembershipDriver {
   constructor(
     private readonly cluster: Cluster,
     private readonly rng: Rng,
-  ) {}
+  ) {
+    this.size = cluster.memberIds().length;
+  }
 
   busy(): boolean {
     return this.stage !== 'idle';
@@ -59,9 +68,17 @@ export class MembershipDriver {
   begin(now: number): boolean {
     if (this.stage !== 'idle' || this.cluster.leader() === null) return false;
     if (this.cluster.allHosts().length >= 10) return false; // MAX_NODES headroom for the next round
+    const voters = this.cluster.latestConf()?.voters ?? [];
+    if (this.size === 3 && voters.length === 3 && this.cluster.allHosts().length <= 7 && this.rng.chance(0.15)) {
+      this.shrinkVictims = this.rng.shuffle([...voters]).slice(0, 2);
+      this.rounds++;
+      this.roundEnds = now + ROUND_DEADLINE;
+      this.enter('shrink', now);
+      return true;
+    }
     this.newNode = this.cluster.addNode();
     this.victim = null;
-    this.swap = this.rng.chance(0.5);
+    this.swap = voters.length >= this.size && this.rng.chance(0.5);
     if (this.observer === null && this.rng.chance(0.5) && this.cluster.allHosts().length < 9) this.observer = this.cluster.addNode();
     this.rounds++;
     this.roundEnds = now + ROUND_DEADLINE;
@@ -90,6 +107,31 @@ export class MembershipDriver {
     });
   }
 
+  /** Two of three voters leave in one joint change (the incoming half is a single voter). */
+  private stepShrink(now: number, conf: ConfState): void {
+    const victims = this.shrinkVictims;
+    if (this.stage === 'shrink') {
+      if (victims.every((v) => !inConf(conf, v)) && !joint(conf)) this.enter('retire', now);
+      else if (!joint(conf) && victims.every((v) => conf.voters.includes(v))) {
+        this.propose(now, { changes: victims.map((node) => ({ type: 'removeNode' as const, node })) });
+      }
+      return;
+    }
+    // The remaining voter must have applied the change first: once the others are gone, nobody
+    // else could tell it that it is alone.
+    const settled = conf.voters.every((v) => {
+      const h = this.cluster.host(v);
+      const cs = h.confState();
+      return h.alive && !joint(cs) && victims.every((x) => !inConf(cs, x));
+    });
+    if (settled && now - this.stageSince >= RETIRE_AFTER) {
+      for (const v of victims) this.cluster.retire(v);
+      this.shrinkVictims = [];
+      this.completed++;
+      this.stage = 'idle';
+    }
+  }
+
   /** One joint change: the learner becomes a voter and an old voter (often the leader) leaves. */
   private stepSwap(now: number, conf: ConfState, nn: NodeId): void {
     if (this.victim === null) {
@@ -109,7 +151,7 @@ export class MembershipDriver {
     if (this.stage === 'idle') return;
     // Once a removal may be in the log the round must finish: a removed node left running
     // would campaign forever and disrupt the cluster (Raft dissertation §4.2.3).
-    const removing = this.stage === 'remove' || (this.stage === 'promote' && this.swap && this.victim !== null);
+    const removing = this.stage === 'remove' || this.stage === 'shrink' || (this.stage === 'promote' && this.swap && this.victim !== null);
     if (now >= this.roundEnds && this.stage !== 'retire' && !removing) {
       this.abandoned++;
       this.cluster.trace.event(now, () => `membership: round abandoned at stage ${this.stage}`);
@@ -118,6 +160,7 @@ export class MembershipDriver {
     }
     const conf = this.cluster.latestConf();
     if (conf === null) return;
+    if (this.stage === 'shrink' || (this.stage === 'retire' && this.shrinkVictims.length > 0)) return this.stepShrink(now, conf);
     const nn = this.newNode!;
     switch (this.stage) {
       case 'learner': {
@@ -146,6 +189,12 @@ export class MembershipDriver {
         }
         if (conf.voters.includes(nn) && !joint(conf)) {
           const old = conf.voters.filter((v) => v !== nn);
+          if (conf.voters.length <= this.size) {
+            // Growing back after a shrink: this round only adds.
+            this.completed++;
+            this.stage = 'idle';
+            return;
+          }
           if (old.length === 0) {
             this.stage = 'idle';
             return;
