@@ -27,9 +27,8 @@ import {
   encodeHardState,
   encodeLogRecord,
   encodeSnapshotMetadata,
-  openChecksum,
-  sealChecksum,
-} from '../../shared/codec/index.js';
+} from '../raft/codec.js';
+import { openChecksum, sealChecksum } from '../../shared/codec/index.js';
 import type { GroupCommit } from './group-commit.js';
 import { hardStateKey, raftLogKey, raftLogKeyIndex, raftLogPrefix, raftLogRange, snapshotMetaKey } from './keys.js';
 import type { BatchOp, NodeDb } from './node-db.js';
