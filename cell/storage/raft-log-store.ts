@@ -9,7 +9,7 @@
 // Snapshot DATA is not stored here (the state machine owns it); only the metadata is, so
 // `snapshot()` can serve only the bootstrap snapshot, whose data is the empty state machine.
 
-import { assert } from '../raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import { MemoryStorage } from '../raft/memory-storage.js';
 import {
   SnapshotUnavailableError,
