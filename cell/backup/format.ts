@@ -12,7 +12,8 @@
 // base's item of the same cell.
 
 import { z } from 'zod';
-import { BinaryReader, BinaryWriter, decodeLogRecord, encodeLogRecord } from '../../shared/codec/index.js';
+import { decodeLogRecord, encodeLogRecord } from '../raft/codec.js';
+import { BinaryReader, BinaryWriter } from '../../shared/codec/index.js';
 import type { Entry } from '../raft/types.js';
 import { decodeAppliedState, decodeCellEntryPayload } from '../kv/value-codec.js';
 import { appliedKey } from '../kv/data-keys.js';

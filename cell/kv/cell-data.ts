@@ -3,7 +3,7 @@
 // index, the at-most-once table and the per-tenant usage counters (usage.ts), and writes the
 // applied index in the same batch as the data it covers.
 
-import { assert } from '../raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { ConfState, Entry } from '../raft/types.js';
 import type { CellEntryPayload, OpResult, WriteCommand } from '../../shared/cell-protocol.js';
 import {

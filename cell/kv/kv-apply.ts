@@ -2,7 +2,7 @@
 // applies the same entries in the same order with the same inputs (the leader's clock travels
 // in the command), so every replica computes the same results and the same writes.
 
-import { assert } from '../raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { CellOp, KeyMeta, OpResult, WriteCommand, ExpireCommand } from '../../shared/cell-protocol.js';
 import { namespacedKey } from '../../shared/keys.js';
 import type { StoredValue } from '../../shared/codec/index.js';

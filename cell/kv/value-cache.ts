@@ -26,6 +26,16 @@ export class ValueCache {
 
   constructor(private readonly maxBytes: number) {}
 
+  /** Approximate bytes held: at most the bound once a write or fill returns. */
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  /** Keys held (absent keys included). */
+  get size(): number {
+    return this.map.size;
+  }
+
   get(h: string): StoredValue | null | undefined {
     return this.map.get(h);
   }

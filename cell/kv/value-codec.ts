@@ -3,14 +3,8 @@
 
 import type { ConfState } from '../raft/types.js';
 import type { OpResult } from '../../shared/cell-protocol.js';
-import {
-  BinaryReader,
-  BinaryWriter,
-  decodeConfState,
-  decodeOpResult,
-  encodeConfState,
-  encodeOpResult,
-} from '../../shared/codec/index.js';
+import { decodeConfState, encodeConfState } from '../raft/codec.js';
+import { BinaryReader, BinaryWriter, decodeOpResult, encodeOpResult } from '../../shared/codec/index.js';
 import type { AppliedState } from './cell-data.js';
 
 export {

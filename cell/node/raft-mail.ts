@@ -3,7 +3,7 @@
 // into their replicas. Snapshot chunks are de-duplicated here (see duplicateChunk).
 
 import type { Message, Ready } from '../raft/types.js';
-import { decodeRaftEnvelope, encodeRaftEnvelope, messageSizeBound, type RaftEnvelope } from '../../shared/codec/index.js';
+import { decodeRaftEnvelope, encodeRaftEnvelope, messageSizeBound, type RaftEnvelope } from '../raft/codec.js';
 import type { NodeMetrics } from './metrics.js';
 import type { Replica } from './replica.js';
 import type { NodeTransport } from './transport.js';

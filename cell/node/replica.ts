@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { RaftNode } from '../raft/raft.js';
 import type { ConfState, Entry, RaftStorage, Ready, Snapshot } from '../raft/types.js';
 import { SnapshotUnavailableError } from '../raft/types.js';
-import { assert } from '../raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { CellData } from '../kv/cell-data.js';
 import type { CellCommand, OpResult } from '../../shared/cell-protocol.js';
 import { KvError } from '../../shared/errors.js';

@@ -2,7 +2,7 @@
 // counting votes, check-quorum (a leader that lost its quorum steps down) and leader transfer
 // with TimeoutNow.
 
-import { assert } from './assert.js';
+import { assert } from '../../shared/assert.js';
 import { allVoters } from './confchange.js';
 import { voteResult } from './quorum.js';
 import { bcastHeartbeat } from './read-index.js';

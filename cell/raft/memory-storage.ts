@@ -1,7 +1,7 @@
 // An in-memory RaftStorage: the stable storage of the deterministic simulation and unit tests.
 // It models what a disk would hold; the caller writes to it while handling a Ready.
 
-import { assert } from './assert.js';
+import { assert } from '../../shared/assert.js';
 import {
   CompactedError,
   UnavailableError,

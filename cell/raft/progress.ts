@@ -1,7 +1,7 @@
 // The leader's view of one follower: how far it matches, what to send next, and the flow
 // control that bounds what is in flight to it.
 
-import { assert } from './assert.js';
+import { assert } from '../../shared/assert.js';
 import type { Snapshot } from './types.js';
 
 /**

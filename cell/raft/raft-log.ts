@@ -3,7 +3,7 @@
 // the caller acknowledges that it persisted them (advance), so a crash can never make the core
 // believe something is durable that is not.
 
-import { assert } from './assert.js';
+import { assert } from '../../shared/assert.js';
 import { limitBySize } from './log-util.js';
 import { CompactedError, UnavailableError, type Entry, type RaftStorage, type Snapshot } from './types.js';
 

@@ -2,7 +2,7 @@
 // quorum has confirmed, by answering a heartbeat that carried the read's context, that this
 // node was still the leader when the read arrived.
 
-import { assert } from './assert.js';
+import { assert } from '../../shared/assert.js';
 import { voteResult } from './quorum.js';
 import type { ConfState, NodeId } from './types.js';
 

@@ -2,7 +2,7 @@
 // contract is written on `Ready` in types.ts), and what the core may treat as done once the
 // caller says so.
 
-import { assert } from './assert.js';
+import { assert } from '../../shared/assert.js';
 import { installSnapshot } from './follower.js';
 import { maybeAutoLeave } from './membership.js';
 import { bcastAppend, maybeCommit } from './replication.js';

@@ -2,7 +2,7 @@
 // inflight window) and streamed snapshots to followers, handling their answers, and advancing
 // the commit index by counting entries of the current term.
 
-import { assert } from './assert.js';
+import { assert } from '../../shared/assert.js';
 import { entryBytes } from './log-util.js';
 import type { Progress } from './progress.js';
 import { committedIndex } from './quorum.js';

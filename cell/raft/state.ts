@@ -3,7 +3,7 @@
 // election.ts, replication.ts, read-index.ts, follower.ts, membership.ts and ready.ts as
 // functions over this state, and RaftNode (raft.ts) is the only public face.
 
-import { assert } from './assert.js';
+import { assert } from '../../shared/assert.js';
 import { allMembers, isVoter } from './confchange.js';
 import { Progress } from './progress.js';
 import { RaftLog } from './raft-log.js';

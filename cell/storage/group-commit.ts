@@ -13,7 +13,7 @@
 // overtake an earlier one (a truncation racing the append it supersedes).
 
 import { Histogram, type Registry } from 'prom-client';
-import { assert } from '../raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import { SYNC_MARKER_KEY } from './keys.js';
 import type { BatchOp, NodeDb } from './node-db.js';
 

@@ -19,7 +19,7 @@
 // contain another cell's keys ("a" vs "ab"), and the index is big-endian so LevelDB's
 // byte order is index order: iterating a cell's range yields its log in order.
 
-import { assert } from '../raft/assert.js';
+import { assert } from '../../shared/assert.js';
 
 export const PREFIX_MARKER = 0x00;
 export const PREFIX_RAFT_LOG = 0x01;

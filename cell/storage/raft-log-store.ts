@@ -9,7 +9,7 @@
 // Snapshot DATA is not stored here (the state machine owns it); only the metadata is, so
 // `snapshot()` can serve only the bootstrap snapshot, whose data is the empty state machine.
 
-import { assert } from '../raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import { MemoryStorage } from '../raft/memory-storage.js';
 import {
   SnapshotUnavailableError,
@@ -27,9 +27,8 @@ import {
   encodeHardState,
   encodeLogRecord,
   encodeSnapshotMetadata,
-  openChecksum,
-  sealChecksum,
-} from '../../shared/codec/index.js';
+} from '../raft/codec.js';
+import { openChecksum, sealChecksum } from '../../shared/codec/index.js';
 import type { GroupCommit } from './group-commit.js';
 import { hardStateKey, raftLogKey, raftLogKeyIndex, raftLogPrefix, raftLogRange, snapshotMetaKey } from './keys.js';
 import type { BatchOp, NodeDb } from './node-db.js';

@@ -1,7 +1,7 @@
 // Binary encodings of the cell protocol (gateway <-> cell requests and responses over NATS),
 // of the commands replicated through a cell's Raft log, and of the values stored in LevelDB.
 //
-// Same convention as raft-codec.ts: `encodeX` / `decodeX` frame a standalone value with a
+// Same convention as cell/raft/codec.ts: `encodeX` / `decodeX` frame a standalone value with a
 // format-version byte and reject trailing bytes; `writeX` / `readX` are unframed building
 // blocks. Decoded byte fields (keys, values) are views of the input: copy them if the input
 // buffer may be reused.

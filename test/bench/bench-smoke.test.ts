@@ -22,6 +22,8 @@ import type { BenchReport, Row } from '../../bench/report.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'bench/cli.ts');
 const haveNats = findNatsServer() !== null;
+// nats-server is required (the cluster under test runs on it); etcd is an optional peer.
+const NATS_MISSING = 'nats-server not found: install it (apt-get install -y nats-server; .ci/run does it)';
 const haveEtcd = findEtcd() !== null;
 
 /** Every field a row must carry (null allowed where it does not apply). */
@@ -106,7 +108,8 @@ after(async () => {
 });
 
 describe('npm run bench (smoke)', () => {
-  test('cellkv: put, get, YCSB A against a fresh local cluster', { skip: haveNats ? false : 'nats-server not installed (apt-get install -y nats-server)' }, async () => {
+  test('cellkv: put, get, YCSB A against a fresh local cluster', async () => {
+    assert.ok(haveNats, NATS_MISSING);
     const r = await runBench(['--workload', 'put,get,A', '--seconds', '2', '--warmup', '0', '--keys', '200', '--concurrency', '4'], 90_000);
     assert.equal(r.code, 0, r.output);
     assert.equal(r.report.interrupted, false);
@@ -125,10 +128,13 @@ describe('npm run bench (smoke)', () => {
     assert.deepEqual(ours(), [], 'the cluster was stopped');
   });
 
-  const peerSkip = !haveNats ? 'nats-server not installed (apt-get install -y nats-server)' : false;
-  test('peers: etcd and JetStream KV, open loop on two generator threads (scan is n/a for JetStream)', { skip: peerSkip }, async (t) => {
+  test('peers: etcd and JetStream KV, open loop on two generator threads (scan is n/a for JetStream)', async (t) => {
+    assert.ok(haveNats, NATS_MISSING);
     const compare = ['jetstream', ...(haveEtcd ? ['etcd'] : [])];
-    if (!haveEtcd) t.diagnostic('etcd not installed (apt-get install -y etcd-server): only JetStream is checked');
+    if (!haveEtcd) {
+      process.stderr.write('# SKIP etcd peer: etcd not installed (apt-get install -y etcd-server): only JetStream is checked\n');
+      t.diagnostic('etcd not installed (apt-get install -y etcd-server): only JetStream is checked');
+    }
     // Open loop and two generator threads here (the cellkv run covers closed loop in-process).
     const r = await runBench(['--skip-cellkv', '--compare', compare.join(','), '--workload', 'put,cas,scan', '--seconds', '1', '--warmup', '0', '--keys', '100', '--concurrency', '4', '--rate', '300', '--generator-threads', '2'], 90_000);
     assert.equal(r.code, 0, r.output);

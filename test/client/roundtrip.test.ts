@@ -16,8 +16,8 @@ import { CellCluster } from '../support/cell-cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GATEWAY = join(ROOT, 'gateway/main.ts');
-const haveGateway = existsSync(GATEWAY);
-if (!haveGateway) process.stdout.write('# SKIP real round trip: gateway/main.ts does not exist yet\n');
+// The gateway is part of the tree: a missing one means a file moved, which must fail, not skip.
+if (!existsSync(GATEWAY)) throw new Error(`${GATEWAY} is missing: update GATEWAY in this test to where the gateway entry point moved`);
 
 let cluster: CellCluster | null = null;
 let gw: ChildProcess | null = null;
@@ -27,7 +27,6 @@ let url = '';
 let token = '';
 
 before(async () => {
-  if (!haveGateway) return;
   dir = await mkdtemp(join(tmpdir(), 'cellkv-client-rt-'));
   const keys = await ensureDevKeys(join(dir, 'keys'));
   token = await mintDevToken(keys, { tenant: 'rt', scopes: ALL_SCOPES, ttlSeconds: 600 });
@@ -119,7 +118,7 @@ async function exercise(kv: CellkvClient, tag: string): Promise<void> {
   assert.equal(await kv.get(`${tag}/b1`), null);
 }
 
-describe('real round trip through the gateway', { skip: haveGateway ? false : 'gateway/main.ts does not exist yet' }, () => {
+describe('real round trip through the gateway', () => {
   test('HTTP client', async () => {
     await exercise(new CellkvHttpClient({ url, token }), 'http');
   });

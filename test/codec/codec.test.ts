@@ -19,8 +19,12 @@ import type {
   ScanRequest,
 } from '../../shared/cell-protocol.js';
 import { ERROR_CODES, type ErrorCode } from '../../shared/errors.js';
-import * as codec from '../../shared/codec/index.js';
-import { CodecError, MAX_U64, type RaftEnvelope, type StoredValue } from '../../shared/codec/index.js';
+import * as raftCodec from '../../cell/raft/codec.js';
+import type { RaftEnvelope } from '../../cell/raft/codec.js';
+import * as sharedCodec from '../../shared/codec/index.js';
+import { CodecError, MAX_U64, type StoredValue } from '../../shared/codec/index.js';
+
+const codec = { ...sharedCodec, ...raftCodec };
 
 // --- Arbitraries ---------------------------------------------------------------------------
 

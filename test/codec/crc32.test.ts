@@ -2,15 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { Entry } from '../../cell/raft/types.js';
-import {
-  CodecError,
-  crc32,
-  crc32c,
-  decodeLogRecord,
-  encodeLogRecord,
-  openChecksum,
-  sealChecksum,
-} from '../../shared/codec/index.js';
+import { decodeLogRecord, encodeLogRecord } from '../../cell/raft/codec.js';
+import { CodecError, crc32, crc32c, openChecksum, sealChecksum } from '../../shared/codec/index.js';
 
 const enc = new TextEncoder();
 

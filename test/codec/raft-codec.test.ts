@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Entry, Message } from '../../cell/raft/types.js';
+import { BinaryWriter, CodecError } from '../../shared/codec/index.js';
 import {
-  BinaryWriter,
-  CodecError,
   decodeEntry,
   decodeHardState,
   decodeMessage,
@@ -15,7 +14,7 @@ import {
   raftEnvelopeSizeHint,
   writeRaftEnvelope,
   type RaftEnvelope,
-} from '../../shared/codec/index.js';
+} from '../../cell/raft/codec.js';
 
 const isMalformed = (e: unknown): boolean => e instanceof CodecError && e.code === 'CODEC_MALFORMED';
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

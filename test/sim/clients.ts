@@ -4,7 +4,7 @@
 // Times in the history are tick*1000 + an event counter within the tick, so a reply and the
 // next invoke in the same tick stay ordered (the checker treats equal times as concurrent).
 
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { NodeId } from '../../cell/raft/types.js';
 import type { HistoryOutput, HistoryRecord } from '../../shared/lincheck/index.js';
 import { clientAddress, type ClientReply, type ClientRequest } from './client-protocol.js';

@@ -1,7 +1,7 @@
 // The simulated cluster: node hosts, the Raft network, the client network and the safety
 // checker, advanced one tick at a time. Faults are applied from outside (nemesis.ts).
 
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { ConfState, Message, NodeId, Status } from '../../cell/raft/types.js';
 import type { ClientMsg, ClientReply, ClientRequest } from './client-protocol.js';
 import { InvariantChecker } from './invariants.js';

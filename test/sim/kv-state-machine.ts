@@ -3,7 +3,7 @@
 // at most once and returns its original result (Raft dissertation §6.3).
 // A key's version is the log index of the entry that wrote it: strictly increasing, never reused.
 
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { Entry } from '../../cell/raft/types.js';
 
 export type KvOpName = 'get' | 'put' | 'delete' | 'cas';

@@ -2,7 +2,7 @@
 // --faults) and the nemesis injects them at random times during the chaos phase; heal() then
 // undoes every fault so liveness can be checked.
 
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { NodeId } from '../../cell/raft/types.js';
 import type { Cluster } from './cluster.js';
 import type { MembershipDriver } from './membership.js';

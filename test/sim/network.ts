@@ -2,7 +2,7 @@
 // reordering, partitions (symmetric, one-way, bridge) and a bounded queue per link. Generic
 // over the payload so Raft traffic and client traffic use the same machinery.
 
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { Rng } from './rng.js';
 
 export interface Addressed {

@@ -3,7 +3,7 @@
 // Persisting takes simulated time: a Ready is received at one tick and persisted at a later one,
 // so a crash in between loses exactly what a real crash would.
 
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import {
   decodeConfChange,
   maySendBeforePersist,

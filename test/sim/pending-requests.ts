@@ -2,7 +2,7 @@
 // ReadIndex reads waiting for their read state. Everything here is volatile (lost in a crash;
 // the client times out and retries with the same request id).
 
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { Entry, NodeId, RaftNode } from '../../cell/raft/index.js';
 import type { ClientReply, ClientRequest, ReplyBody } from './client-protocol.js';
 import { encodeCommand, type ApplyOutcome, type KvStateMachine } from './kv-state-machine.js';

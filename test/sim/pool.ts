@@ -2,7 +2,7 @@
 // machine, so the simulation brings its own parallelism). Each worker runs one seed at a time.
 
 import { Worker } from 'node:worker_threads';
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import type { HistoryRecord } from '../../shared/lincheck/index.js';
 import type { RunOptions, RunResult, RunStats } from './run.js';
 

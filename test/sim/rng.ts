@@ -2,7 +2,7 @@
 // replays bit-for-bit. sfc32 is small, fast and good enough for scheduling; splitmix32 spreads
 // nearby seeds (1, 2, 3, ...) into unrelated streams.
 
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 
 function splitmix32(state: number): [number, number] {
   const s = (state + 0x9e3779b9) | 0;

@@ -3,7 +3,7 @@
 // converge), then per-key linearizability of the whole client history.
 // Deterministic: the same seed and options give the same trace, bit for bit.
 
-import { InvariantError } from '../../cell/raft/assert.js';
+import { InvariantError } from '../../shared/assert.js';
 import { checkCellkvHistory, formatDetails, type HistoryRecord } from '../../shared/lincheck/index.js';
 import { BACKOFF_STEPS, Clients } from './clients.js';
 import { Cluster } from './cluster.js';

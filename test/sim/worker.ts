@@ -1,7 +1,7 @@
 // Worker-thread side of pool.ts: runs the seeds it is sent and posts back a summary each.
 
 import { parentPort } from 'node:worker_threads';
-import { assert } from '../../cell/raft/assert.js';
+import { assert } from '../../shared/assert.js';
 import { summarize, type SeedJob } from './pool.js';
 import { runSeed } from './run.js';
 

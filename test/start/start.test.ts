@@ -18,7 +18,6 @@ import { freePort } from '../support/ports.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const START = join(ROOT, 'scripts/start.ts');
-const haveGateway = existsSync(join(ROOT, 'gateway/main.ts'));
 const haveCurl = (() => {
   try {
     execFileSync('curl', ['--version'], { stdio: 'ignore' });
@@ -146,12 +145,9 @@ describe('npm start (scripts/start.ts)', () => {
     const curls = run.output.split('\n').filter((l) => l.startsWith('  curl ')).map((l) => l.trim());
     assert.equal(curls.length, 3, run.output);
     const pids = childPids();
-    assert.deepEqual(pids.map((p) => p.name).sort(), [...(haveGateway ? ['gateway'] : []), 'n1', 'n2', 'n3', 'nats-az1', 'nats-az2', 'nats-az3'].sort());
+    assert.deepEqual(pids.map((p) => p.name).sort(), ['gateway', 'n1', 'n2', 'n3', 'nats-az1', 'nats-az2', 'nats-az3'].sort());
 
-    if (!haveGateway) {
-      process.stdout.write('# SKIP curl examples: gateway/main.ts does not exist yet (checked NATS + nodes only)\n');
-      assert.equal(ready[1], 'none');
-    } else if (haveCurl) {
+    if (haveCurl) {
       const put = JSON.parse(await sh(curls[0]!)) as { version: string; created: boolean };
       assert.match(put.version, /^[0-9]+$/);
       assert.equal(await sh(curls[1]!), 'world');
@@ -164,7 +160,7 @@ describe('npm start (scripts/start.ts)', () => {
       assert.equal(await (await fetch(`${ready[1]}/v1/kv/hello`, { headers: auth })).text(), 'world');
     }
     // The admin CLI finds this cluster from --dir (endpoints + dev key).
-    if (haveGateway) assert.equal(await sh(`${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'cli/bin.mjs'))} --dir ${JSON.stringify(dir)} get hello`), 'world');
+    assert.equal(await sh(`${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'cli/bin.mjs'))} --dir ${JSON.stringify(dir)} get hello`), 'world');
     // Without the gateway, write through the cell tier so the restart check has data.
     const nc = await connect({ servers: ready[2]!.split(',') });
     try {
@@ -198,12 +194,10 @@ describe('npm start (scripts/start.ts)', () => {
       } finally {
         await nc.close();
       }
-      if (haveGateway) {
-        // The token printed by the first run is still accepted: the key persisted.
-        const res = await fetch(`${ready[1]}/v1/kv/hello`, { headers: { authorization: `Bearer ${printedToken[0]}` } });
-        assert.equal(res.status, 200);
-        assert.equal(await res.text(), 'world');
-      }
+      // The token printed by the first run is still accepted: the key persisted.
+      const res = await fetch(`${ready[1]}/v1/kv/hello`, { headers: { authorization: `Bearer ${printedToken[0]}` } });
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'world');
     } finally {
       const pids = childPids();
       const { code } = await stop(run);
@@ -212,7 +206,7 @@ describe('npm start (scripts/start.ts)', () => {
     }
   });
 
-  test('--canary: the canary checks windows against the gateway, shows them in /metrics, and stops with the rest', { skip: haveGateway ? false : 'gateway/main.ts does not exist yet' }, async () => {
+  test('--canary: the canary checks windows against the gateway, shows them in /metrics, and stops with the rest', async () => {
     const run = startCluster(['--canary']);
     const ready = await waitFor(run, /^cellkv ready gateway=(\S+) nats=(\S+) canary=(\S+)$/m, 90_000);
     const metricsUrl = ready[3]!;

@@ -15,7 +15,7 @@ import { openNodeDb, type NodeDb } from '../../cell/storage/node-db.js';
 import { GroupCommit } from '../../cell/storage/group-commit.js';
 import { RaftLogStore, RaftStorageError } from '../../cell/storage/raft-log-store.js';
 import { hardStateKey, raftLogKey, raftLogKeyIndex, raftLogPrefix, raftLogRange } from '../../cell/storage/keys.js';
-import { encodeLogRecord } from '../../shared/codec/index.js';
+import { encodeLogRecord } from '../../cell/raft/codec.js';
 
 const CONF: ConfState = { voters: ['n1'], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -1,15 +1,3 @@
-import { createServer } from 'node:net';
-
-/** A free TCP port on 127.0.0.1 (the OS picks; a tiny race with other processes remains). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+// Tests import the local-cluster harness from here; it lives in scripts/harness/ because the
+// benches use it too and no production folder may import test/ (test/layers checks it).
+export * from '../../scripts/harness/ports.js';

@@ -1,6 +1,7 @@
 // Binary encodings of the Raft core's types: on the wire (all messages for one destination
 // node coalesced into one envelope per flush) and on disk (log records, hard state, snapshot
-// metadata).
+// metadata). It lives beside the types it encodes (shared/ never imports cell/) and takes only
+// the byte-level helpers (reader, writer, CRC-32C) from shared/codec/.
 //
 // Convention: `encodeX` / `decodeX` frame a standalone value with a leading format-version
 // byte and reject trailing bytes; `writeX` / `readX` are the unframed building blocks for
@@ -17,7 +18,7 @@ import type {
   NodeId,
   SnapshotChunk,
   SnapshotMetadata,
-} from '../../cell/raft/types.js';
+} from './types.js';
 import {
   BinaryReader,
   BinaryWriter,
@@ -28,8 +29,9 @@ import {
   encodeFramed,
   readVersion,
   stringSizeBound,
-} from './binary.js';
-import { crc32c } from './crc32.js';
+} from '../../shared/codec/binary.js';
+import { openChecksummedRecord } from '../../shared/codec/checksum.js';
+import { crc32c } from '../../shared/codec/crc32.js';
 
 /** Format version of every framed Raft encoding; bump when a layout changes. */
 export const RAFT_FORMAT_VERSION = 1;
@@ -309,17 +311,6 @@ export function decodeRaftEnvelope(b: Uint8Array): RaftEnvelope {
 
 // --- Checksummed records (the on-disk log) -------------------------------------------------
 
-function checkRecord(record: Uint8Array, what: string): Uint8Array {
-  if (!(record instanceof Uint8Array) || record.length < 4) {
-    throw new CodecError('CODEC_MALFORMED', `malformed input: ${what} shorter than its header`);
-  }
-  const r = new BinaryReader(record);
-  const stored = r.u32();
-  const body = r.raw(r.remaining());
-  if (crc32c(body) !== stored) throw new CodecError('CODEC_CHECKSUM', `${what} checksum mismatch (torn or corrupt write)`);
-  return body;
-}
-
 /**
  * A log record: [u32 LE CRC-32C of the rest][version][entry], so a torn or corrupted write
  * is detected on read instead of being replayed as a different entry.
@@ -336,18 +327,5 @@ export function encodeLogRecord(e: Entry): Uint8Array {
 
 /** Throws CodecError 'CODEC_CHECKSUM' on a checksum mismatch, 'CODEC_MALFORMED' otherwise. */
 export function decodeLogRecord(record: Uint8Array): Entry {
-  return decodeEntry(checkRecord(record, 'log record'));
-}
-
-/** Frames any body as [u32 LE CRC-32C of body][body] (for other durable records). */
-export function sealChecksum(body: Uint8Array): Uint8Array {
-  const w = new BinaryWriter(4 + body.length);
-  w.u32(crc32c(body));
-  w.raw(body);
-  return w.finish();
-}
-
-/** The body of a sealChecksum record (a view of the input); throws like decodeLogRecord. */
-export function openChecksum(record: Uint8Array): Uint8Array {
-  return checkRecord(record, 'checksummed record');
+  return decodeEntry(openChecksummedRecord(record, 'log record'));
 }

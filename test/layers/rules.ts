@@ -1,0 +1,64 @@
+// The layer rules of the tree (see test/layers/README.md). Paths are repo-relative with
+// forward slashes; a rule names what a folder may not import (or the only things it may).
+
+import type { ImportEdge, LayerException, LayerRule } from './import-graph.js';
+
+const under = (...dirs: string[]) => (file: string): boolean => dirs.some((d) => file.startsWith(`${d}/`));
+const into = (edge: ImportEdge, ...dirs: string[]): boolean => edge.relative && under(...dirs)(edge.target);
+
+/** Folders that ship (everything but test/). */
+const PRODUCTION = ['bench', 'canary', 'cell', 'chaos', 'cli', 'gateway', 'infra', 'scripts', 'shared'];
+
+export const LAYER_RULES: readonly LayerRule[] = [
+  {
+    name: 'raft core imports only cell/raft/ and shared/assert.ts, no packages or node: modules',
+    appliesTo: under('cell/raft'),
+    forbids: (e) => !e.relative || !(under('cell/raft')(e.target) || e.target === 'shared/assert.ts'),
+  },
+  {
+    name: 'shared/ imports no other folder of the tree',
+    appliesTo: under('shared'),
+    forbids: (e) => e.relative && !under('shared')(e.target),
+  },
+  {
+    name: 'the linearizability checker is standalone',
+    appliesTo: under('shared/lincheck'),
+    forbids: (e) => e.relative && !under('shared/lincheck')(e.target),
+  },
+  {
+    name: 'gateway/ imports only gateway/ and shared/',
+    appliesTo: under('gateway'),
+    forbids: (e) => e.relative && !under('gateway', 'shared')(e.target),
+  },
+  {
+    name: 'cell/ imports only cell/ and shared/',
+    appliesTo: under('cell'),
+    forbids: (e) => e.relative && !under('cell', 'shared')(e.target),
+  },
+  {
+    name: 'canary/ is a black-box client: imports only canary/ and shared/',
+    appliesTo: under('canary'),
+    forbids: (e) => e.relative && !under('canary', 'shared')(e.target),
+  },
+  {
+    name: 'no production folder imports test/',
+    appliesTo: under(...PRODUCTION),
+    forbids: (e) => into(e, 'test'),
+  },
+  {
+    name: 'the simulation runs the Raft core alone: test/sim/ imports only test/sim/, cell/raft/, shared/assert.ts, shared/lincheck/',
+    appliesTo: under('test/sim'),
+    forbids: (e) =>
+      e.relative && !(under('test/sim', 'cell/raft', 'shared/lincheck')(e.target) || e.target === 'shared/assert.ts'),
+  },
+];
+
+/** Each exception names one edge and why it is allowed. */
+export const LAYER_EXCEPTIONS: readonly LayerException[] = ['binary', 'checksum', 'crc32'].map((helper) => ({
+  rule: LAYER_RULES[0]!.name,
+  from: 'cell/raft/codec.ts',
+  target: `shared/codec/${helper}.ts`,
+  reason:
+    'the Raft codec encodes the core types for the node and storage (the core itself never calls it) ' +
+    'and takes the pure byte-level helpers (reader/writer, CRC-32C) from shared/codec/, which do no I/O',
+}));
