@@ -166,7 +166,11 @@ export class RaftNode {
       } else {
         r.becomeFollower(m.term, null);
       }
-    } else if (m.term < r.term && !(r.cfg.mutation === 'acceptStaleTermResponses' && (m.type === 'appendResp' || m.type === 'heartbeatResp'))) {
+    } else if (
+      m.term < r.term &&
+      !(r.cfg.mutation === 'acceptStaleTermResponses' && (m.type === 'appendResp' || m.type === 'heartbeatResp')) &&
+      !(r.cfg.mutation === 'staleVoteRequestGranted' && m.type === 'vote')
+    ) {
       if (m.type === 'append' || m.type === 'heartbeat') {
         // Tell a stale leader (e.g. one that was paused) about the newer term.
         r.send({ type: 'appendResp', to: m.from });

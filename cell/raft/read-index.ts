@@ -34,7 +34,8 @@ export function leaderRead(r: RaftState, context: string, from: NodeId): ReadInd
     return { ok: true };
   }
   const index = r.log.committed;
-  if (allVoters(r.conf).length === 1 && isVoter(r.conf, r.id)) {
+  const voterCount = r.cfg.mutation === 'readShortcutIncomingOnly' ? r.conf.voters.length : allVoters(r.conf).length;
+  if (voterCount === 1 && isVoter(r.conf, r.id)) {
     releaseReads(r, [{ context, index, from }]);
     return { ok: true };
   }

@@ -70,7 +70,8 @@ export function advance(r: RaftState): void {
   if (r.role === 'leader' && o.lastEntry && o.lastEntry.term === r.term) {
     // Our own copy is durable now: it counts toward the quorum.
     const self = r.progress.get(r.id);
-    if (self && self.maybeUpdate(Math.min(o.lastEntry.index, r.log.stableLastIndex()))) {
+    const durable = r.cfg.mutation === 'leaderCountsUnsyncedSelf' ? r.log.lastIndex() : Math.min(o.lastEntry.index, r.log.stableLastIndex());
+    if (self && self.maybeUpdate(durable)) {
       if (maybeCommit(r)) bcastAppend(r);
     }
   }

@@ -40,7 +40,12 @@ export function appendEntry(r: RaftState, kind: EntryKind, data: Uint8Array): nu
 
 /** Advances the commit index to what a quorum matches; returns whether it moved. */
 export function maybeCommit(r: RaftState): boolean {
-  const conf = r.cfg.mutation === 'jointCommitIncomingOnly' ? { ...r.conf, votersOutgoing: [] } : r.conf;
+  const conf =
+    r.cfg.mutation === 'jointCommitIncomingOnly'
+      ? { ...r.conf, votersOutgoing: [] }
+      : r.cfg.mutation === 'learnersInCommitQuorum'
+        ? { ...r.conf, voters: [...r.conf.voters, ...r.conf.learners] }
+        : r.conf;
   const mci = committedIndex(conf, (id) => r.progress.get(id)?.match ?? 0);
   let changed: boolean;
   if (r.cfg.mutation === 'commitPreviousTermByCount') {

@@ -181,7 +181,11 @@ export interface RaftStorage {
  * - preVoteBumpsTerm: a pre-vote request moves the receiver to the candidate's term;
  * - preCandidateBumpsTerm: a pre-candidate enters a new term before winning the pre-vote;
  * - acceptStaleTermResponses: a leader counts append/heartbeat answers of an older term;
- * - noSyncOnVote: a Ready that changes only term or vote does not ask for an fsync.
+ * - noSyncOnVote: a Ready that changes only term or vote does not ask for an fsync;
+ * - staleVoteRequestGranted: a vote request of an older term is answered, not dropped;
+ * - leaderCountsUnsyncedSelf: a leader counts its own entries before they are durable;
+ * - learnersInCommitQuorum: learners count toward the commit majority;
+ * - readShortcutIncomingOnly: a leader alone in the incoming half serves reads unconfirmed.
  */
 export type RaftMutation =
   | 'none'
@@ -196,7 +200,11 @@ export type RaftMutation =
   | 'preVoteBumpsTerm'
   | 'preCandidateBumpsTerm'
   | 'acceptStaleTermResponses'
-  | 'noSyncOnVote';
+  | 'noSyncOnVote'
+  | 'staleVoteRequestGranted'
+  | 'leaderCountsUnsyncedSelf'
+  | 'learnersInCommitQuorum'
+  | 'readShortcutIncomingOnly';
 
 export interface RaftConfig {
   readonly id: NodeId;

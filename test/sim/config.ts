@@ -23,6 +23,10 @@ export const CORE_MUTATIONS = [
   'preCandidateBumpsTerm',
   'acceptStaleTermResponses',
   'noSyncOnVote',
+  'staleVoteRequestGranted',
+  'leaderCountsUnsyncedSelf',
+  'learnersInCommitQuorum',
+  'readShortcutIncomingOnly',
 ] as const satisfies readonly Exclude<RaftMutation, 'none'>[];
 
 /**

@@ -138,6 +138,29 @@ const CASES: readonly MutationCase[] = [
     expect: ['durability', 'election-safety'],
   },
   {
+    mutation: 'staleVoteRequestGranted',
+    why: 'class 4: a vote request of an older term is answered (the voter may vote twice in that term)',
+    expect: ['term-safety', 'election-safety'],
+  },
+  {
+    mutation: 'leaderCountsUnsyncedSelf',
+    why: 'class 6: a leader counts entries it is still writing as its own durable copy',
+    faults: ['crash', 'slowdisk'],
+    expect: ['commit-quorum', ...SAFETY_OF_COMMITTED],
+  },
+  {
+    mutation: 'learnersInCommitQuorum',
+    why: 'class 2: learners count toward the commit majority (too small with an even voter set)',
+    faults: ['membership', 'partition', 'crash', 'delay'],
+    expect: ['commit-quorum', ...SAFETY_OF_COMMITTED],
+  },
+  {
+    mutation: 'readShortcutIncomingOnly',
+    why: 'class 3: a leader alone in the incoming half of a joint configuration answers reads with no round',
+    faults: ['membership', 'partition', 'crash', 'delay'],
+    expect: ['read-index', 'linearizability'],
+  },
+  {
     mutation: 'staleReads',
     why: 'reads served from any replica\'s local state, without ReadIndex (only the history shows it)',
     expect: ['linearizability'],
