@@ -4,7 +4,7 @@
 // messages coalesced per destination node, applies committed entries, and answers clients.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { maySendBeforePersist, type Entry, type Ready } from '../raft/types.js';
+import { maySendEarly, type Entry, type Ready } from '../raft/types.js';
 import type { OpResult } from '../../shared/cell-protocol.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
@@ -214,7 +214,7 @@ export class CellNode {
     // 0. A leader's appends promise nothing about its own disk: send them now so the
     //    followers' fsync overlaps ours (the core counts our copy only after advance()).
     if (this.failpoints.active && readies.some(([r]) => r.isLeader)) await this.failpoints.hit('beforeLeaderSend');
-    this.mail.send(readies, (m) => maySendBeforePersist(m));
+    this.mail.send(readies, (m, rd) => maySendEarly(rd, m));
 
     // 1. Persist: snapshots first, then entries and hard state of every cell in one sync.
     let mustSync = false;
@@ -248,7 +248,7 @@ export class CellNode {
 
     // 3. Only now may the rest leave (votes and acknowledgements promise durable state),
     //    and the core learn that what it handed out is persisted.
-    this.mail.send(readies, (m) => !maySendBeforePersist(m));
+    this.mail.send(readies, (m, rd) => !maySendEarly(rd, m));
     for (const [r] of readies) {
       r.raft.advance();
       r.releaseReads();

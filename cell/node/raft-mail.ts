@@ -26,11 +26,11 @@ export class RaftMail {
   ) {}
 
   /** Sends the messages of `readies` that `which` selects, one envelope per destination. */
-  send(readies: readonly [Replica, Ready][], which: (m: Message) => boolean): void {
+  send(readies: readonly [Replica, Ready][], which: (m: Message, rd: Ready) => boolean): void {
     const byNode = new Map<string, EnvelopeItem[]>();
     for (const [r, rd] of readies) {
       for (const m of rd.messages) {
-        if (!which(m)) continue;
+        if (!which(m, rd)) continue;
         if (m.type === 'snapshot' && this.duplicateChunk(r.cellId, m)) continue;
         let items = byNode.get(m.to);
         if (!items) byNode.set(m.to, (items = []));

@@ -25,6 +25,10 @@ export function applyConfChange(r: RaftState, cc: ConfChange): ConfState {
   if (r.role !== 'leader') return r.conf;
   if (!isVoter(r.conf, r.id)) {
     // Removed (or demoted) leader: step down so the remaining voters elect one of their own.
+    // First tell them what is committed, this change included: a remaining voter that has the
+    // entry but not the news would still count the removed nodes (it applies changes only once
+    // committed) and, if they hold a longer log, could never win their votes.
+    bcastAppend(r);
     r.becomeFollower(r.term, null);
     return r.conf;
   }

@@ -34,6 +34,7 @@ export function ready(r: RaftState): Ready {
     committedEntries,
     messages: r.msgs,
     readStates: r.readStates,
+    termDurable: hs.term === r.prevHardState.term,
     mustSync:
       entries.length > 0 ||
       snapshot !== null ||

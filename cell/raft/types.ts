@@ -131,7 +131,7 @@ export interface SoftState {
  *     `entries[0].index`, and persist `hardState` if set; fsync when `mustSync`;
  *  3. only then send `messages` (a vote or an append acknowledgement must never leave a node
  *     before the state it promises is durable) — except those for which
- *     `maySendBeforePersist(m)` holds, which a caller may send at once to overlap the leader's
+ *     `maySendEarly(rd, m)` holds, which a caller may send at once to overlap the leader's
  *     disk write with the followers' (the leader counts its own entries only after advance());
  *  4. apply `committedEntries` in order (they are already durable on a quorum);
  *  5. serve `readStates` once applied >= their index;
@@ -146,6 +146,14 @@ export interface Ready {
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
   readonly mustSync: boolean;
+  /**
+   * Whether this Ready's term is already durable, so the messages `maySendBeforePersist`
+   * allows may leave before it is persisted. False when the Ready moves to a new term: a lone
+   * voter wins its election inside one Ready, and appends of a term its disk does not have
+   * yet could, after a crash and a second win of the same term, give two different entries
+   * the same index and term.
+   */
+  readonly termDurable: boolean;
 }
 
 /**
@@ -297,6 +305,11 @@ export class SnapshotUnavailableError extends Error {
  * heartbeats, snapshot chunks and transfer orders, and ReadIndex traffic. Votes, vote
  * requests (the candidate's own vote) and acknowledgements must wait for persistence.
  */
+export function maySendEarly(rd: Ready, m: Message): boolean {
+  return rd.termDurable && maySendBeforePersist(m);
+}
+
+/** The message types that promise nothing about the sender's disk (see maySendEarly). */
 export function maySendBeforePersist(m: Message): boolean {
   switch (m.type) {
     case 'append':

@@ -9,7 +9,7 @@ import { decodeConfChange } from '../../cell/raft/confchange.js';
 import { MemoryStorage } from '../../cell/raft/memory-storage.js';
 import { RaftNode } from '../../cell/raft/raft.js';
 import {
-  maySendBeforePersist,
+  maySendEarly,
   type ConfState,
   type Entry,
   type HardState,
@@ -52,6 +52,7 @@ const NO_READY: Ready = {
   messages: [],
   readStates: [],
   mustSync: false,
+  termDurable: true,
 };
 
 /** Bound on `stabilize` rounds: a script that never quiesces is a bug in the script. */
@@ -167,7 +168,8 @@ export class Script {
   handleUnpersisted(id: NodeId): Message[] {
     const n = this.get(id);
     if (!n.raft.hasReady()) return [];
-    return n.raft.ready().messages.filter(maySendBeforePersist);
+    const rd = n.raft.ready();
+    return rd.messages.filter((m) => maySendEarly(rd, m));
   }
 
   /** Steps each message into its recipient, in the given order. */

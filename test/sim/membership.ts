@@ -69,8 +69,12 @@ export class MembershipDriver {
     if (this.stage !== 'idle' || this.cluster.leader() === null) return false;
     if (this.cluster.allHosts().length >= 10) return false; // MAX_NODES headroom for the next round
     const voters = this.cluster.latestConf()?.voters ?? [];
-    if (this.size === 3 && voters.length === 3 && this.cluster.allHosts().length <= 7 && this.rng.chance(0.15)) {
-      this.shrinkVictims = this.rng.shuffle([...voters]).slice(0, 2);
+    const leader = this.cluster.leader();
+    if (this.size === 3 && voters.length === 3 && leader !== null && this.cluster.allHosts().length <= 7 && this.rng.chance(0.15)) {
+      // The leader stays (the design moves leadership away before removing a replica): a lone
+      // remaining voter that has not yet learned the change is committed could otherwise need
+      // the votes of the removed nodes, whose logs may be longer.
+      this.shrinkVictims = this.rng.shuffle(voters.filter((v) => v !== leader.id)).slice(0, 2);
       this.rounds++;
       this.roundEnds = now + ROUND_DEADLINE;
       this.enter('shrink', now);
@@ -111,19 +115,35 @@ export class MembershipDriver {
   private stepShrink(now: number, conf: ConfState): void {
     const victims = this.shrinkVictims;
     if (this.stage === 'shrink') {
+      const leader = this.cluster.leader();
+      const keeper = conf.voters.find((v) => !victims.includes(v));
       if (victims.every((v) => !inConf(conf, v)) && !joint(conf)) this.enter('retire', now);
-      else if (!joint(conf) && victims.every((v) => conf.voters.includes(v))) {
+      else if (leader !== null && victims.includes(leader.id) && keeper !== undefined) {
+        // Leadership moved to a victim meanwhile: move it back to the keeper first.
+        if (now >= this.nextProposeAt) {
+          this.nextProposeAt = now + REPROPOSE_EVERY;
+          this.cluster.host(leader.id).act((r) => r.transferLeadership(keeper));
+        }
+      } else if (!joint(conf) && victims.every((v) => conf.voters.includes(v))) {
         this.propose(now, { changes: victims.map((node) => ({ type: 'removeNode' as const, node })) });
       }
       return;
     }
-    // The remaining voter must have applied the change first: once the others are gone, nobody
-    // else could tell it that it is alone.
+    // The remaining voter must have applied the change first, and know durably that it is
+    // committed (a commit index written without an fsync is lost in a crash): once the others
+    // are gone, nobody else could tell it that it is alone.
     const settled = conf.voters.every((v) => {
       const h = this.cluster.host(v);
       const cs = h.confState();
-      return h.alive && !joint(cs) && victims.every((x) => !inConf(cs, x));
+      const same = cs.voters.length === conf.voters.length && cs.voters.every((x) => conf.voters.includes(x));
+      return h.alive && same && !joint(cs) && victims.every((x) => !inConf(cs, x)) && h.lastConfIndex() > 0 && h.durableCommit() >= h.lastConfIndex();
     });
+    if (!settled && now >= this.nextProposeAt) {
+      // A commit index rides to disk with the next entries: give it some.
+      this.nextProposeAt = now + REPROPOSE_EVERY;
+      const leader = this.cluster.leader();
+      if (leader !== null) this.cluster.host(leader.id).act((r) => void r.propose(new Uint8Array(0)));
+    }
     if (settled && now - this.stageSince >= RETIRE_AFTER) {
       for (const v of victims) this.cluster.retire(v);
       this.shrinkVictims = [];
@@ -179,7 +199,10 @@ export class MembershipDriver {
         const leader = this.cluster.leader();
         const host = this.cluster.host(nn);
         const caughtUp = leader !== null && host.alive && host.applied() + CATCHUP_SLACK >= leader.status.commit;
-        if (caughtUp || now - this.stageSince > 300) this.enter('promote', now);
+        // Growing back a small cell, a lagging new voter would be needed for every commit:
+        // promote it only once it has caught up (or give the round up at its deadline).
+        const growing = conf.voters.length < this.size;
+        if (caughtUp || (!growing && now - this.stageSince > 300)) this.enter('promote', now);
         return;
       }
       case 'promote':

@@ -6,7 +6,7 @@
 import { assert } from '../../shared/assert.js';
 import {
   decodeConfChange,
-  maySendBeforePersist,
+  maySendEarly,
   MemoryStorage,
   RaftNode,
   type ConfState,
@@ -44,7 +44,7 @@ export interface HostOptions {
   readonly ackBeforePersist: boolean;
   /** Mutation of the driver: also send these election messages before the Ready is durable. */
   readonly earlyElectionTraffic: 'vote' | 'voteResp' | null;
-  /** Send what maySendBeforePersist() allows as soon as a Ready arrives (overlapping disk writes). */
+  /** Send what maySendEarly() allows as soon as a Ready arrives (overlapping disk writes). */
   readonly earlySend: boolean;
   /**
    * Mutation of the driver: answer reads from local state without ReadIndex, on any node or
@@ -219,6 +219,18 @@ export class NodeHost {
   /** The configuration this node has applied. */
   confState(): ConfState {
     return this.conf;
+  }
+
+  /** Index of the last conf change this node applied (0 if none since it started). */
+  private confIndex = 0;
+
+  lastConfIndex(): number {
+    return this.confIndex;
+  }
+
+  /** The commit index this node would restart with (synced hard state or snapshot). */
+  durableCommit(): number {
+    return Math.max(this.syncedHardState.commit, this.storage.snapshot().metadata.index);
   }
 
   applied(): number {
@@ -415,7 +427,7 @@ export class NodeHost {
       this.env.trace.event(now, () => `${this.id} role ${ss.role} (leader ${ss.leader ?? '-'}) term ${this.raft!.status().term}`);
     }
     // What may leave before the Ready is durable: the contract allows messages that promise
-    // nothing about this node's disk (maySendBeforePersist); the mutation sends everything.
+    // nothing about this node's disk (maySendEarly); the mutation sends everything.
     let later: readonly Message[] = rd.messages;
     if (this.opts.ackBeforePersist && delay > 0) {
       this.sendAll(rd.messages);
@@ -423,7 +435,7 @@ export class NodeHost {
     } else if (this.opts.earlySend || this.opts.earlyElectionTraffic !== null) {
       const now: Message[] = [];
       const held: Message[] = [];
-      for (const m of rd.messages) (this.mayLeaveEarly(m) ? now : held).push(m);
+      for (const m of rd.messages) (this.mayLeaveEarly(rd, m) ? now : held).push(m);
       this.sendAll(now);
       later = held;
     }
@@ -443,8 +455,8 @@ export class NodeHost {
   }
 
   /** The contract's early messages, plus the election traffic a driver mutation sends early. */
-  private mayLeaveEarly(m: Message): boolean {
-    return maySendBeforePersist(m) || m.type === this.opts.earlyElectionTraffic;
+  private mayLeaveEarly(rd: Ready, m: Message): boolean {
+    return maySendEarly(rd, m) || m.type === this.opts.earlyElectionTraffic;
   }
 
   private finishReady(): void {
@@ -597,6 +609,7 @@ export class NodeHost {
     const outcome = sm.applyEntry(e);
     this.env.checker.onApplied(this.id, e, sm.digest);
     if (e.kind === 'conf') {
+      this.confIndex = e.index;
       const cc = decodeConfChange(e.data);
       this.env.trace.event(this.env.now(), () => `${this.id} applying conf @${e.index} term ${e.term} on ${describeConf(this.conf)}`);
       const before = this.conf;
