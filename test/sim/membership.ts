@@ -161,6 +161,11 @@ export class MembershipDriver {
       this.victim = leader !== null && old.includes(leader.id) && this.rng.chance(0.5) ? leader.id : this.rng.pick(old);
     }
     const victim = this.victim;
+    if (!inConf(conf, victim) && !conf.voters.includes(nn)) {
+      // Picked from a view that still had it (an older configuration): pick again.
+      this.victim = null;
+      return;
+    }
     if (conf.voters.includes(nn) && !inConf(conf, victim) && !joint(conf)) this.enter('retire', now);
     else if (!joint(conf) && inConf(conf, victim)) {
       this.propose(now, { changes: [{ type: 'addVoter', node: nn }, { type: 'removeNode', node: victim }] });
