@@ -90,6 +90,9 @@ export class InvariantChecker {
   ackCheck = true;
   /** Diagnostics: a leader's durable commit index landing on an older term's entry. */
   oldTermCommits = 0;
+  /** Diagnostics: entries of divergent suffixes overwritten, and the longest such suffix. */
+  truncatedEntries = 0;
+  longestTruncation = 0;
 
   /** Election safety: at most one leader per term, ever (across crashes and restarts). */
   onLeader(id: NodeId, term: number): void {

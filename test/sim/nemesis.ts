@@ -52,6 +52,7 @@ export class Nemesis {
   private readonly membershipTimer: Timer = { next: 0 };
   private readonly netTimer: Timer = { next: 0 };
   private readonly replayTimer: Timer = { next: 0 };
+  private readonly islandTimer: Timer = { next: 0 };
   /** Tick each down node comes back (crashes are followed by restarts). */
   private readonly restartAt = new Map<NodeId, number>();
   private active = true;
@@ -139,6 +140,10 @@ export class Nemesis {
     if (this.has('transfer') && now >= this.transferTimer.next) {
       this.transferTimer.next = now + this.rng.range(20, 15 * this.electionTicks);
       this.transfer(now);
+    }
+    if (this.has('partition') && now >= this.islandTimer.next) {
+      if (this.islandTimer.next > 0) this.leaderIsland(now);
+      this.islandTimer.next = now + this.rng.range(150, 400);
     }
     if (this.has('replay') && now >= this.replayTimer.next) {
       this.replayTimer.next = now + this.rng.range(1, 2 * this.electionTicks);
@@ -262,6 +267,22 @@ export class Nemesis {
     this.cluster.crash(victim);
     this.stats.crashes++;
     this.restartAt.set(victim, now + this.rng.range(1, 6 * this.electionTicks));
+  }
+
+  /**
+   * Cuts the leader off from the other nodes for a few election timeouts while clients keep
+   * writing to it: it grows an uncommitted suffix while the majority elects a new leader and
+   * writes at the same indexes. Repeated over terms, several nodes carry divergent suffixes of
+   * different terms (Figure 7 of the Raft paper) that the next leaders must find and overwrite.
+   */
+  private leaderIsland(now: number): void {
+    const leader = this.cluster.leader();
+    if (leader === null) return;
+    this.cluster.net.heal();
+    this.cluster.net.isolate(leader.id, this.cluster.memberIds());
+    this.partitionTimer.next = now + this.rng.range(2 * this.electionTicks, 5 * this.electionTicks);
+    this.stats.partitions++;
+    this.cluster.trace.event(now, () => `nemesis: leader island ${leader.id} (term ${leader.status.term})`);
   }
 
   /** Hands the leader an answer it got (or a message it sent) in an earlier term. */

@@ -513,6 +513,13 @@ export class NodeHost {
   /** Entries at or below the durable commit index may be rewritten only with identical ones. */
   private checkOverwrite(entries: readonly Entry[]): void {
     const durableCommit = this.storage.hardStateNow().commit;
+    // Diagnostics: how much divergent suffix the schedules made nodes overwrite.
+    const first = entries[0]!.index;
+    if (first >= this.storage.firstIndex() && first <= this.storage.lastIndex() && this.storage.term(first) !== entries[0]!.term) {
+      const n = this.storage.lastIndex() - first + 1;
+      this.env.checker.truncatedEntries += n;
+      if (n > this.env.checker.longestTruncation) this.env.checker.longestTruncation = n;
+    }
     for (const e of entries) {
       if (e.index > durableCommit) break;
       if (e.index < this.storage.firstIndex() || e.index > this.storage.lastIndex()) continue;

@@ -42,6 +42,9 @@ export interface RunStats {
   committed: number;
   checks: number;
   oldTermCommits: number;
+  /** Entries of divergent log suffixes overwritten on stable storage, and the longest one. */
+  truncatedEntries: number;
+  longestTruncation: number;
 }
 
 export interface RunResult {
@@ -293,5 +296,7 @@ function collectStats(sim: Sim | null): RunStats {
     committed: sim?.cluster.checker.highestCommitted() ?? 0,
     checks: sim?.cluster.checker.checks ?? 0,
     oldTermCommits: sim?.cluster.checker.oldTermCommits ?? 0,
+    truncatedEntries: sim?.cluster.checker.truncatedEntries ?? 0,
+    longestTruncation: sim?.cluster.checker.longestTruncation ?? 0,
   };
 }
