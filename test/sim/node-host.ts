@@ -22,7 +22,7 @@ import type { ClientReply, ClientRequest } from './client-protocol.js';
 import { describeConf, describeMessage } from './describe.js';
 import { fail, noPromises, type InvariantChecker, type Promises } from './invariants.js';
 import { checkConfChange } from './conf-model.js';
-import { LeaderReadTracker, type QuorumChecker } from './path-invariants.js';
+import { NodeChecks, type CheckEnv } from './node-checks.js';
 import { KvStateMachine } from './kv-state-machine.js';
 import { MAX_READS, PendingRequests, type LocalReads } from './pending-requests.js';
 import type { Rng } from './rng.js';
@@ -59,20 +59,10 @@ export interface HostOptions {
   readonly snapshotKeep: number;
 }
 
-export interface HostEnv {
+export interface HostEnv extends CheckEnv {
   readonly trace: Tracer;
-  readonly checker: InvariantChecker;
-  readonly quorum: QuorumChecker;
-  /** The highest commit index any node has had so far. */
-  maxCommitKnown(): number;
-  /** Whether `node`'s stable storage holds the entry (index, term), or a snapshot covering it. */
-  durablyHas(node: NodeId, index: number, term: number): boolean;
-  /** The term on `node`'s stable storage. */
-  durableTerm(node: NodeId): number;
   /** `from` sent `to` an acknowledgement of `index` in `term`. */
   noteAck(from: NodeId, to: NodeId, term: number, index: number): void;
-  /** The highest index `from` acknowledged to `to` in `term` (0 if none). */
-  ackedInTerm(from: NodeId, to: NodeId, term: number): number;
   /** Probability that a Ready carrying votes or vote requests ends in a crash around its persist. */
   electionCrashRate(): number;
   /** This node crashed by itself (an election crash point): schedule its restart. */
@@ -98,13 +88,8 @@ export class NodeHost {
   private busy: { rd: Ready; persistAt: number; later: readonly Message[]; crashAfterPersist: boolean } | null = null;
   /** The hard state as of the last synced write: a crash loses later unsynced (commit-only) ones. */
   private syncedHardState: HardState;
-  /** Commit index up to which this incarnation's commit index was checked against the others. */
-  private checkedVolatileCommit = 0;
-  /** The leader term and commit index last checked for a durable quorum. */
-  private leaderCommitSeen = { term: -1, commit: 0 };
-  private readonly reads: LeaderReadTracker;
-  /** `candidate@term` of the vote requests that arrived while this node was at most in that term. */
-  private readonly voteRequestsInTerm = new Set<string>();
+  /** The checks of the core's paths on this node (node-checks.ts). */
+  private readonly checks: NodeChecks;
   private readonly crashRng: Rng;
   private inbox: Message[] = [];
   private requests: ClientRequest[] = [];
@@ -128,11 +113,11 @@ export class NodeHost {
     private readonly rng: Rng,
     bootstrap: ConfState | null,
   ) {
-    this.pending = new PendingRequests(id, env.sendClient, env.trace, opts.localReads, (ctx) => this.onLocalRead(ctx));
+    this.pending = new PendingRequests(id, env.sendClient, env.trace, opts.localReads, (ctx) => this.checks.onLocalRead(this.raft!, ctx));
     this.storage = new MemoryStorage();
     if (bootstrap !== null) this.storage.bootstrap(bootstrap);
     this.syncedHardState = this.storage.hardStateNow();
-    this.reads = new LeaderReadTracker(id);
+    this.checks = new NodeChecks(id, env, this.storage, () => this.syncedHardState);
     this.crashRng = rng.fork('election-crash');
     this.conf = this.storage.snapshot().metadata.confState;
   }
@@ -168,8 +153,7 @@ export class NodeHost {
     });
     this.alive = true;
     this.lastLeaderTerm = -1;
-    this.checkedVolatileCommit = snap.metadata.index;
-    this.leaderCommitSeen = { term: -1, commit: 0 };
+    this.checks.onStart(snap.metadata.index);
     this.env.trace.event(this.env.now(), () => `${this.id} start: snapshot@${snap.metadata.index} log..${this.storage.lastIndex()} hs=${JSON.stringify(this.storage.hardStateNow())}`);
   }
 
@@ -185,7 +169,7 @@ export class NodeHost {
     this.requests = [];
     this.actions = [];
     this.pending.clear();
-    this.reads.clear();
+    this.checks.onCrash();
     // What was written without a sync is lost: the hard state goes back to the last synced
     // one (only commit-only changes skip the sync, so term and vote are never lost this way).
     if (this.storage.hardStateNow() !== this.syncedHardState) this.storage.setHardState(this.syncedHardState);
@@ -284,10 +268,10 @@ export class NodeHost {
     const inbox = this.inbox;
     this.inbox = [];
     for (const m of inbox) {
-      this.stepChecked(raft, m);
+      this.checks.step(raft, m);
       // After every message: a node may win and lose leadership within one turn.
       this.observeRole();
-      this.observeCommit();
+      this.checks.observeCommit(raft);
     }
     const actions = this.actions;
     this.actions = [];
@@ -296,113 +280,13 @@ export class NodeHost {
     const requests = this.requests;
     this.requests = [];
     for (const req of requests) this.pending.handle(raft, this.sm!, req, now);
-    const before = raft.status();
-    raft.tick();
-    const after = raft.status();
-    if (after.role === 'precandidate' && after.term !== before.term) {
-      fail('term-safety', `${this.id} changed its term from ${before.term} to ${after.term} by starting a pre-vote`);
-    }
+    this.checks.tick(raft);
     this.pending.expireReads(now);
     this.observeRole();
-    this.observeCommit();
+    this.checks.observeCommit(raft);
     // Like a real driver, keep handling Readies while they come (a restarted node replaying a
     // long log in small Readies), but boundedly: a slow disk stops the loop (busy).
     for (let i = 0; i < MAX_READIES_PER_TURN && this.alive && this.busy === null && raft.hasReady(); i++) this.startReady(now);
-  }
-
-  /** Steps one message, watching what the core does with pre-votes and read traffic. */
-  private stepChecked(raft: RaftNode, m: Message): void {
-    const watchTerm = m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject);
-    const isVoteTraffic = m.type === 'vote' || m.type === 'voteResp';
-    const needStatus = watchTerm || isVoteTraffic || m.type === 'readIndex' || m.type === 'heartbeatResp' || m.type === 'appendResp' || m.type === 'snapshotResp';
-    const st = needStatus ? raft.status() : null;
-    // A vote may be granted only to a request of the voter's own term at the time it arrives.
-    if (m.type === 'vote' && m.term >= st!.term) this.voteRequestsInTerm.add(`${m.from}@${m.term}`);
-    if (st !== null && st.role === 'leader') {
-      if (m.type === 'readIndex' && m.term <= st.term) this.reads.onArrival(m.from, m.context, st.term, st.confState, this.env.maxCommitKnown());
-      else if (m.type === 'heartbeatResp' && m.term === st.term && m.context !== '') this.reads.onHeartbeatResp(m.from, m.context, m.term);
-    }
-    raft.step(m);
-    if (isVoteTraffic && m.term < st!.term) {
-      // A message of an older term changes nothing about elections (it is dropped).
-      const now = raft.status();
-      if (now.term !== st!.term || now.vote !== st!.vote) {
-        fail('term-safety', `${this.id} (term ${st!.term}, vote ${String(st!.vote)}) moved to term ${now.term}, vote ${String(now.vote)} on a ${m.type} of older term ${m.term} from ${m.from}`);
-      }
-    }
-    if (st !== null && st.role === 'leader' && (m.type === 'heartbeatResp' || m.type === 'appendResp' || m.type === 'snapshotResp')) this.checkMatches(raft);
-    if (watchTerm) {
-      const now = raft.status();
-      // A pre-vote is for a future term: asking, granting or being granted one changes no term,
-      // except that a pre-candidate whose pre-vote was won starts the real election.
-      const wonPreVote = m.type === 'preVoteResp' && st!.role === 'precandidate' && (now.role === 'candidate' || now.role === 'leader') && now.term === st!.term + 1;
-      const term = now.term;
-      if (term !== st!.term && !wonPreVote) fail('term-safety', `${this.id} moved from term ${st!.term} to ${term} on a ${m.reject ? 'rejected ' : ''}${m.type} from ${m.from} (term ${m.term})`);
-    }
-  }
-
-  /** A client read is about to be asked of the core here. */
-  private onLocalRead(context: string): void {
-    const st = this.raft!.status();
-    if (st.role === 'leader') this.reads.onArrival(this.id, context, st.term, st.confState, this.env.maxCommitKnown());
-  }
-
-  /**
-   * After every turn: this node's commit index agrees with everyone's on the entries it covers,
-   * and a leader's commit index only moves to entries a durable quorum holds.
-   */
-  observeCommit(): void {
-    const raft = this.raft;
-    if (raft === null) return;
-    const st = raft.status();
-    for (let i = this.checkedVolatileCommit + 1; i <= st.commit; i++) {
-      const t = raft.termAt(i);
-      if (t !== null) this.env.checker.onCommitIndex(this.id, i, t);
-    }
-    if (st.commit > this.checkedVolatileCommit) this.checkedVolatileCommit = st.commit;
-    if (st.role !== 'leader') return;
-    const seen = this.leaderCommitSeen;
-    if (seen.term !== st.term) {
-      // What it inherited was committed by earlier leaders: only its own advances are checked.
-      this.leaderCommitSeen = { term: st.term, commit: st.commit };
-      return;
-    }
-    if (st.commit <= seen.commit) return;
-    seen.commit = st.commit;
-    const term = raft.termAt(st.commit);
-    if (term === null) return;
-    // Raft §5.4.2: a leader commits by counting replicas only entries of its own term.
-    if (term !== st.term) fail('commit-quorum', `leader ${this.id} of term ${st.term} moved its commit index to ${st.commit}, an entry of term ${term}`);
-    this.env.quorum.onLeaderCommit(this.id, st.commit, term, st.confState, (n) => this.env.durablyHas(n, st.commit, term));
-  }
-
-  /**
-   * A leader's match index for a follower is a claim about the follower's disk: unless the
-   * follower has since moved to a newer term (whose leader may truncate it), it durably holds
-   * the leader's entry there.
-   */
-  private checkMatches(raft: RaftNode): void {
-    if (!this.env.checker.ackCheck) return;
-    const st = raft.status();
-    for (const p of raft.progress()) {
-      if (p.id === this.id) {
-        // The leader counts its own copy only once it is on stable storage.
-        if (p.match > this.storage.lastIndex() && this.storage.snapshot().metadata.index < p.match) {
-          fail('commit-quorum', `leader ${this.id} of term ${st.term} counts its own match ${p.match}, but its stable log ends at ${this.storage.lastIndex()}`);
-        }
-        continue;
-      }
-      // Only an acknowledgement sent in this leader's term may raise its match index (an older
-      // term's answer speaks of another log, however it was delayed, duplicated or reordered).
-      const acked = this.env.ackedInTerm(p.id, this.id, st.term);
-      if (p.match > acked) {
-        fail('match-index', `leader ${this.id} of term ${st.term} has match ${p.match} for ${p.id}, which acknowledged at most ${acked} in this term`);
-      }
-      if (p.match === 0 || this.env.durableTerm(p.id) > st.term) continue;
-      const t = raft.termAt(p.match);
-      if (t === null || this.env.durablyHas(p.id, p.match, t)) continue;
-      fail('commit-quorum', `leader ${this.id} of term ${st.term} believes ${p.id} matches index ${p.match} (term ${t}), which ${p.id} does not hold durably`);
-    }
   }
 
   /** Election safety and leader completeness, checked whenever this node is leader. */
@@ -440,7 +324,7 @@ export class NodeHost {
       later = held;
     }
     for (const m of rd.messages) {
-      if (m.type === 'readIndexResp') this.reads.onRelease(m.to, m.context, m.index, m.term, this.raft!.status().confState, (i) => this.raft!.termAt(i));
+      if (m.type === 'readIndexResp') this.checks.onRemoteReadAnswered(this.raft!, m);
     }
     // Crash points around the persistence of election traffic: a crash before the Ready is
     // durable (after whatever left early), or after it is durable but before the rest leaves.
@@ -487,14 +371,14 @@ export class NodeHost {
     if (ce.length > 0) this.env.trace.event(this.env.now(), () => `${this.id} apply ${ce[0]!.index}..${ce[ce.length - 1]!.index}`);
     for (const e of ce) this.applyEntry(e);
     for (const rs of rd.readStates) {
-      this.reads.onRelease(this.id, rs.context, rs.index, null, raft.status().confState, (i) => raft.termAt(i));
+      this.checks.onLocalReadAnswered(raft, rs.context, rs.index);
       this.pending.onReadState(rs.context, rs.index);
     }
     this.pending.serveReads(this.sm!);
     this.maybeSnapshot();
     raft.advance();
     this.busy = null;
-    this.observeCommit();
+    this.checks.observeCommit(raft);
   }
 
   private installSnapshot(rd: Ready): void {
@@ -551,44 +435,9 @@ export class NodeHost {
     }
   }
 
-  /**
-   * What a message promises must already be on stable storage when it leaves: a vote request
-   * the candidate's own vote, a vote grant the vote, an acknowledgement the entries.
-   */
-  private checkDurableBeforeSend(m: Message): void {
-    if (m.type === 'voteResp' && !m.reject) {
-      this.env.quorum.onGrant(this.id, m.term, m.to);
-      if (!this.voteRequestsInTerm.has(`${m.to}@${m.term}`)) {
-        fail('election-safety', `${this.id} granted a vote in term ${m.term} to ${m.to}, whose vote request of that term reached it only while it was in a later term`);
-      }
-    }
-    if (m.type !== 'vote' && m.type !== 'voteResp' && m.type !== 'appendResp') return;
-    if (!this.env.checker.ackCheck || !this.env.checker.voteCheck) return;
-    const hs = this.syncedHardState;
-    if (m.type === 'vote' && !this.votedDurably(m.term, this.id)) {
-      fail('durability', `${this.id} asked for votes in term ${m.term} before its own vote was durable (synced: term ${hs.term}, vote ${String(hs.vote)})`);
-    }
-    if (m.type === 'voteResp' && !m.reject) {
-      if (!this.votedDurably(m.term, m.to)) {
-        fail('durability', `${this.id} granted its vote in term ${m.term} to ${m.to} before it was durable (synced: term ${hs.term}, vote ${String(hs.vote)})`);
-      }
-    }
-    // An acknowledgement speaks for its term: one queued before the node moved on to a newer
-    // leader that truncated the entry is still sound (Raft's commitment argument covers it).
-    if (m.type === 'appendResp' && !m.reject && hs.term === m.term && m.index > this.storage.lastIndex()) {
-      fail('durability', `${this.id} acknowledged index ${m.index} in term ${m.term} with its stable log ending at ${this.storage.lastIndex()}`);
-    }
-  }
-
-  /** Whether the synced hard state binds this node to `vote` in `term` (or to a later term). */
-  private votedDurably(term: number, vote: NodeId): boolean {
-    const hs = this.syncedHardState;
-    return hs.term > term || (hs.term === term && hs.vote === vote);
-  }
-
   /** Remembers the latest append acknowledgement and vote this node sent. */
   private notePromise(m: Message): void {
-    this.checkDurableBeforeSend(m);
+    this.checks.beforeSend(m);
     if (m.type === 'appendResp' && !m.reject) this.env.noteAck(this.id, m.to, m.term, m.index);
     const p = this.promised;
     // Pre-votes are for a future term, and a forwarded read promises nothing.
