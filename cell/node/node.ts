@@ -29,10 +29,13 @@ import { ReplicaRegistry, type ReplicaRecord } from './replica-registry.js';
 import { RequestHandler } from './request-handler.js';
 import type { CellTracing } from './tracing.js';
 import type { Logger } from './log.js';
+import { systemClock, type NodeClock } from './clock.js';
 
 export class CellNode {
   readonly replicas = new Map<string, Replica>();
   meta: MetaState | null = null;
+  /** Time and timers (virtual in the whole-node simulation). */
+  readonly clock: NodeClock = systemClock;
   /** Request tracing; null when telemetry is disabled (the hot path checks only this). */
   tracing: CellTracing | null = null;
   private transport: NodeTransport | null = null;
