@@ -85,7 +85,7 @@ export class NodeMetrics {
     'Meta-cell leader only: seconds since each registered node last sent a liveness heartbeat (+Inf: never)',
     ['node', 'az'],
     (g, s) => {
-      const now = Date.now();
+      const now = this.now();
       for (const h of s.heartbeats() ?? []) g.set({ node: h.node, az: h.az }, h.lastHeartbeatMs > 0 ? Math.max(0, now - h.lastHeartbeatMs) / 1000 : Infinity);
     },
   );
@@ -95,8 +95,9 @@ export class NodeMetrics {
   readonly fsFree = this.diskGauge('cellkv_data_fs_free_bytes', 'Free bytes (available to the node) on the filesystem of the data directory', (d) => d.fsFreeBytes);
   readonly fsSize = this.diskGauge('cellkv_data_fs_size_bytes', 'Size in bytes of the filesystem of the data directory', (d) => d.fsSizeBytes);
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
+  /** `processMetrics`: CPU, memory and event loop of the process (off when nodes share one). */
+  constructor(processMetrics = true, private readonly now: () => number = Date.now) {
+    if (processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   /** Connects the scrape-time gauges to the node (before the first scrape). */

@@ -3,11 +3,11 @@
 // every cell, persists all of them with ONE synced write (group commit), sends the Raft
 // messages coalesced per destination node, applies committed entries, and answers clients.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import { maySendEarly, type Entry, type Ready } from '../raft/types.js';
 import type { OpResult } from '../../shared/cell-protocol.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
+import { randomUUID } from 'node:crypto';
 import { CellData } from '../kv/cell-data.js';
 import type { KvDb } from '../kv/kv-db.js';
 import { Failpoints } from './failpoints.js';
@@ -16,6 +16,7 @@ import { nodeMetricsSource } from './metrics-source.js';
 import { MetaState } from './meta.js';
 import { Replica, type CellRange } from './replica.js';
 import { NodeTransport } from './transport.js';
+import type { NodeDeps, NodeTransportPort } from './ports.js';
 import { RaftMail } from './raft-mail.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
 import type { NodeConfig } from './config.js';
@@ -29,21 +30,19 @@ import { ReplicaRegistry, type ReplicaRecord } from './replica-registry.js';
 import { RequestHandler } from './request-handler.js';
 import type { CellTracing } from './tracing.js';
 import type { Logger } from './log.js';
-import { systemClock, type NodeClock } from './clock.js';
+import { systemClock, type NodeClock, type TimerHandle } from './clock.js';
 
 export class CellNode {
   readonly replicas = new Map<string, Replica>();
   meta: MetaState | null = null;
   /** Time and timers (virtual in the whole-node simulation). */
-  readonly clock: NodeClock = systemClock;
+  readonly clock: NodeClock;
   /** Request tracing; null when telemetry is disabled (the hot path checks only this). */
   tracing: CellTracing | null = null;
-  private transport: NodeTransport | null = null;
+  private transport: NodeTransportPort | null = null;
   private readonly mail: RaftMail;
   private readonly snapshots: SnapshotKeeper;
-  private tickTimer: NodeJS.Timeout | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
-  private expiryTimer: NodeJS.Timeout | null = null;
+  private timers: TimerHandle[] = [];
   private pumping = false;
   private pumpAgain = false;
   private applyRounds = 0;
@@ -61,8 +60,10 @@ export class CellNode {
     private readonly registry: ReplicaRegistry,
     private readonly log: Logger,
     readonly metrics: NodeMetrics,
+    private readonly deps: NodeDeps,
   ) {
-    this.random = mulberry32(hashString(cfg.nodeId) ^ Date.now());
+    this.clock = deps.clock;
+    this.random = deps.random;
     this.failpoints = new Failpoints(cfg.failpoints);
     this.requests = new RequestHandler(this, log);
     this.snapshots = new SnapshotKeeper({
@@ -73,27 +74,49 @@ export class CellNode {
       flushAll: (sync) => this.flushAll(sync),
       meta: () => this.meta,
     });
-    this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport);
+    this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport, deps.clock);
     metrics.attach(nodeMetricsSource(this));
   }
 
+  /** The production node: LevelDB in cfg.dataDir, NATS, the wall clock. */
   static async start(cfg: NodeConfig, log: Logger, tracing: CellTracing | null = null): Promise<CellNode> {
     const db = await openNodeDb(cfg.dataDir);
-    const metrics = new NodeMetrics();
+    return CellNode.open(cfg, log, {
+      db,
+      clock: systemClock,
+      random: mulberry32(hashString(cfg.nodeId) ^ Date.now()),
+      bootId: randomUUID().slice(0, 8),
+      connect: (handlers) => NodeTransport.start(cfg.nodeId, cfg.natsUrls, { user: cfg.natsUser, pass: cfg.natsPass }, handlers),
+      onFatal: (err) => {
+        log.fatal({ err }, 'raft loop failed; exiting so the node restarts from disk');
+        process.exit(70);
+      },
+      tracing,
+      processMetrics: true,
+    });
+  }
+
+  /** A node over the given ports (see ports.ts); `start` is this with the production ones. */
+  static async open(cfg: NodeConfig, log: Logger, deps: NodeDeps): Promise<CellNode> {
+    const db = deps.db;
+    const metrics = new NodeMetrics(deps.processMetrics, () => deps.clock.now());
     const groupCommit = new GroupCommit(db, { registry: metrics.registry });
     const registry = new ReplicaRegistry(db.kv);
-    const node = new CellNode(cfg, db, db.kv, groupCommit, registry, log, metrics);
-    node.tracing = tracing;
+    const node = new CellNode(cfg, db, db.kv, groupCommit, registry, log, metrics, deps);
+    node.tracing = deps.tracing;
     await node.openReplicas();
-    node.transport = await NodeTransport.start(cfg.nodeId, cfg.natsUrls, { user: cfg.natsUser, pass: cfg.natsPass }, {
+    node.transport = await deps.connect({
       onRaft: (data) => node.onRaftEnvelope(data),
       onRequest: (data, reply) => node.requests.handle(data, reply),
       onDirectory: (reply) => reply(new TextEncoder().encode(JSON.stringify(node.directoryView()))),
       onAdmin: (data, reply) => void node.requests.admin(data).then(reply),
     });
-    node.tickTimer = setInterval(() => node.onTick(), cfg.tickMs);
-    node.heartbeatTimer = setInterval(() => node.sendLivenessHeartbeat(), 2000);
-    node.expiryTimer = setInterval(() => node.requests.sweepExpired(), cfg.expiryScanMs);
+    const clock = deps.clock;
+    node.timers = [
+      clock.every(cfg.tickMs, () => node.onTick()),
+      clock.every(2000, () => node.sendLivenessHeartbeat()),
+      clock.every(cfg.expiryScanMs, () => node.requests.sweepExpired()),
+    ];
     node.schedulePump();
     log.info({ node: cfg.nodeId, az: cfg.az, cells: [...node.replicas.keys()] }, 'cell node started');
     return node;
@@ -156,6 +179,7 @@ export class CellNode {
       electionTicks: this.cfg.electionTicks,
       heartbeatTicks: this.cfg.heartbeatTicks,
       random: this.random,
+      bootId: this.deps.bootId,
       limits: { maxCommandsPerEntry: this.cfg.maxCommandsPerEntry, maxQueuedOps: this.cfg.maxPendingOps },
       traced: this.tracing !== null,
     });
@@ -177,7 +201,7 @@ export class CellNode {
       return;
     }
     this.pumping = true;
-    setImmediate(() => void this.pumpLoop());
+    this.clock.soon(() => void this.pumpLoop());
   }
 
   private async pumpLoop(): Promise<void> {
@@ -187,13 +211,14 @@ export class CellNode {
         this.pumpAgain = false;
         const worked = await this.pumpOnce();
         if (!worked && !this.pumpAgain) break;
-        if (i % 8 === 7) await sleep(0);
+        if (i % 8 === 7) await this.clock.sleep(0);
       }
       // Idle: write what the last rounds applied.
       if (this.groupCommit.pendingOps > 0) await this.flushAll(false);
     } catch (e) {
-      this.log.fatal({ err: e }, 'raft loop failed; exiting so the node restarts from disk');
-      process.exit(70);
+      this.stopped = true;
+      this.deps.onFatal(e);
+      return;
     } finally {
       this.pumping = false;
     }
@@ -201,7 +226,7 @@ export class CellNode {
   }
 
   private async pumpOnce(): Promise<boolean> {
-    const now = Date.now();
+    const now = this.clock.now();
     for (const r of this.replicas.values()) {
       const n = r.flushQueues(now);
       if (n > 0) {
@@ -329,7 +354,7 @@ export class CellNode {
     const r = this.replicas.get(META_CELL_ID);
     if (!r || !r.isLeader) return Promise.reject(new KvError('NOT_LEADER', 'not the meta leader'));
     return new Promise((resolve, reject) => {
-      r.enqueueWrite({ cmd: { kind: 'meta', json }, resolve: () => resolve(), reject, deadline: Date.now() + 5000 });
+      r.enqueueWrite({ cmd: { kind: 'meta', json }, resolve: () => resolve(), reject, deadline: this.clock.now() + 5000 });
       this.schedulePump();
     });
   }
@@ -337,7 +362,7 @@ export class CellNode {
   private sendLivenessHeartbeat(): void {
     const metaReplica = this.replicas.get(META_CELL_ID);
     if (!metaReplica) return;
-    const hb = JSON.stringify({ op: 'heartbeat', node: this.cfg.nodeId, az: this.cfg.az, atMs: Date.now() });
+    const hb = JSON.stringify({ op: 'heartbeat', node: this.cfg.nodeId, az: this.cfg.az, atMs: this.clock.now() });
     if (metaReplica.isLeader) {
       if (this.meta && !this.meta.isInitialized()) void this.proposeMeta(this.initCommand()).catch(() => undefined);
       void this.proposeMeta(hb).catch(() => undefined);
@@ -345,9 +370,7 @@ export class CellNode {
     }
     const leader = metaReplica.raft.status().leader;
     if (leader && this.transport) {
-      void this.transport.nc
-        .request(`cellkv.admin.${leader}`, new TextEncoder().encode(JSON.stringify({ op: 'meta', json: hb })), { timeout: 2000 })
-        .catch(() => undefined);
+      void this.transport.requestAdmin(leader, new TextEncoder().encode(JSON.stringify({ op: 'meta', json: hb })), 2000).catch(() => undefined);
     }
   }
 
@@ -371,13 +394,13 @@ export class CellNode {
       if (other) r.raft.transferLeadership(other);
     }
     this.schedulePump();
-    const deadline = Date.now() + 3000;
-    while (Date.now() < deadline && [...this.replicas.values()].some((r) => r.isLeader && r.conf.voters.length > 1)) {
-      await sleep(this.cfg.tickMs);
+    const deadline = this.clock.now() + 3000;
+    while (this.clock.now() < deadline && [...this.replicas.values()].some((r) => r.isLeader && r.conf.voters.length > 1)) {
+      await this.clock.sleep(this.cfg.tickMs);
     }
     this.stopped = true;
-    for (const t of [this.tickTimer, this.heartbeatTimer, this.expiryTimer]) if (t) clearInterval(t);
-    while (this.pumping) await sleep(5);
+    for (const t of this.timers) t.cancel();
+    while (this.pumping) await this.clock.sleep(5);
     const err = new KvError('OUTCOME_UNKNOWN', 'node shut down; retry the request');
     for (const r of this.replicas.values()) r.failAll(err);
     await this.transport?.close();

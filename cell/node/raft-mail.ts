@@ -6,7 +6,8 @@ import type { Message, Ready } from '../raft/types.js';
 import { decodeRaftEnvelope, encodeRaftEnvelope, messageSizeBound, type RaftEnvelope } from '../raft/codec.js';
 import type { NodeMetrics } from './metrics.js';
 import type { Replica } from './replica.js';
-import type { NodeTransport } from './transport.js';
+import type { NodeTransportPort } from './ports.js';
+import type { NodeClock } from './clock.js';
 
 /** Raft envelopes stay well below NATS's default 1 MiB max_payload. */
 const MAX_ENVELOPE_BYTES = 512 * 1024;
@@ -22,7 +23,8 @@ export class RaftMail {
     /** How long one copy of a snapshot chunk suffices: a heartbeat interval. */
     private readonly chunkResendMs: number,
     private readonly metrics: NodeMetrics,
-    private readonly transport: () => NodeTransport | null,
+    private readonly transport: () => NodeTransportPort | null,
+    private readonly clock: NodeClock,
   ) {}
 
   /** Sends the messages of `readies` that `which` selects, one envelope per destination. */
@@ -36,7 +38,7 @@ export class RaftMail {
         if (!items) byNode.set(m.to, (items = []));
         items.push({ cellId: r.cellId, message: m });
         if (m.type === 'snapshot') this.metrics.snapshotSends.inc();
-        if (m.type === 'append' || m.type === 'heartbeat') r.lastLeaderContactMs = Date.now();
+        if (m.type === 'append' || m.type === 'heartbeat') r.lastLeaderContactMs = this.clock.now();
       }
     }
     for (const [to, items] of byNode) {
@@ -73,7 +75,7 @@ export class RaftMail {
     } catch {
       return false;
     }
-    const now = Date.now();
+    const now = this.clock.now();
     for (const { cellId, message } of env.items) {
       const r = replicas.get(cellId);
       if (!r || message.to !== this.nodeId) continue;
@@ -93,7 +95,7 @@ export class RaftMail {
     const chunk = m.snapshot;
     if (!chunk) return false;
     const key = `${cellId}/${m.to}/${chunk.metadata.index}/${chunk.offset}`;
-    const now = Date.now();
+    const now = this.clock.now();
     const last = this.chunkSentAt.get(key);
     if (last !== undefined && now - last < this.chunkResendMs) return true;
     this.chunkSentAt.set(key, now);

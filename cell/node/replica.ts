@@ -2,7 +2,6 @@
 // and the client operations waiting on it (proposals waiting for apply, reads waiting for a
 // ReadIndex confirmation and then for apply).
 
-import { randomUUID } from 'node:crypto';
 import { RaftNode } from '../raft/raft.js';
 import type { ConfState, Entry, RaftStorage, Ready, Snapshot } from '../raft/types.js';
 import { SnapshotUnavailableError } from '../raft/types.js';
@@ -97,7 +96,7 @@ export class Replica {
   private readonly readsByContext = new Map<string, ReadWaiter[]>();
   private readsAwaitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
   private readSeq = 0;
-  private readonly bootId = randomUUID().slice(0, 8);
+  private readonly bootId: string;
 
   constructor(
     readonly cellId: string,
@@ -110,12 +109,15 @@ export class Replica {
       electionTicks: number;
       heartbeatTicks: number;
       random: () => number;
+      /** Distinguishes this boot's ReadIndex contexts from an earlier boot's. */
+      bootId: string;
       limits: ReplicaLimits;
       /** Tracing on: call the waiters' trace hooks (never touched when off). */
       traced?: boolean;
     },
   ) {
     this.traced = opts.traced ?? false;
+    this.bootId = opts.bootId;
     this.range = opts.range;
     this.epoch = opts.epoch;
     this.conf = data.applied.confState;

@@ -10,6 +10,9 @@
 
 import { BATCH_SUBJECT_SUFFIX, serveRequestBatch } from '../../shared/request-batcher.js';
 import { connect, type NatsConnection, type Msg, type Subscription } from '@nats-io/transport-node';
+import type { NodeTransportPort, TransportHandlers } from './ports.js';
+
+export type { TransportHandlers } from './ports.js';
 
 export const SUBJECTS = {
   raft: (nodeId: string) => `cellkv.raft.${nodeId}`,
@@ -24,14 +27,8 @@ export interface NatsAuth {
   readonly pass?: string | undefined;
 }
 
-export interface TransportHandlers {
-  onRaft(data: Uint8Array): void;
-  onRequest(data: Uint8Array, reply: (bytes: Uint8Array) => void): void;
-  onDirectory(reply: (bytes: Uint8Array) => void): void;
-  onAdmin(data: Uint8Array, reply: (bytes: Uint8Array) => void): void;
-}
 
-export class NodeTransport {
+export class NodeTransport implements NodeTransportPort {
   publishErrors = 0;
   private constructor(
     readonly nc: NatsConnection,
@@ -85,6 +82,11 @@ export class NodeTransport {
     } catch {
       this.publishErrors++;
     }
+  }
+
+  async requestAdmin(toNode: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const m = await this.nc.request(SUBJECTS.admin(toNode), data, { timeout: timeoutMs });
+    return m.data;
   }
 
   async close(): Promise<void> {
