@@ -78,6 +78,9 @@ export class CellData {
   /** The entry being applied, while applyEntry runs. */
   private applying: number | null = null;
   private readonly cache: ValueCache;
+  /** Simulation mutants (cell/node/mutations.ts); always false in a deployment. */
+  mutantKeepsStaleCache = false;
+  mutantDropsData = false;
 
   private constructor(
     readonly cellId: string,
@@ -192,7 +195,7 @@ export class CellData {
     if (old?.meta.expiresAt != null) this.ops.push({ type: 'del', key: expiryKey(old.meta.expiresAt, nsKey) });
     const h = hex(nsKey);
     this.overlay.set(h, v);
-    this.cache.write(h, v);
+    if (!this.mutantKeepsStaleCache) this.cache.write(h, v);
     this.ops.push({ type: 'put', key: dataKey(nsKey), value: encodeStoredValue(v) });
     if (v.meta.expiresAt !== null) this.ops.push({ type: 'put', key: expiryKey(v.meta.expiresAt, nsKey), value: new Uint8Array(0) });
   }
@@ -204,7 +207,7 @@ export class CellData {
     if (old?.meta.expiresAt != null) this.ops.push({ type: 'del', key: expiryKey(old.meta.expiresAt, nsKey) });
     const h = hex(nsKey);
     this.overlay.set(h, null);
-    this.cache.write(h, null);
+    if (!this.mutantKeepsStaleCache) this.cache.write(h, null);
     this.ops.push({ type: 'del', key: dataKey(nsKey) });
   }
 
@@ -262,7 +265,9 @@ export class CellData {
     const floor = Math.max(cmd.nowMs - this.dedupe.retentionMs, this.state.dedupeCutoffMs);
     const prior = await this.readDedupe(cmd.requestId);
     if (prior && prior.atMs >= floor) return prior.results;
+    const opsBefore = this.ops.length;
     const results = await applyWrite(cmd, index, position, this.view());
+    if (this.mutantDropsData) this.ops.length = opsBefore;
     const record = encodeDedupeRecord({ atMs: cmd.nowMs, results });
     this.pendingDedupe.set(cmd.requestId, record);
     this.ops.push({ type: 'put', key: dedupeKey(this.cellId, cmd.requestId), value: record });

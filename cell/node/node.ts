@@ -17,6 +17,7 @@ import { MetaState } from './meta.js';
 import { Replica, type CellRange } from './replica.js';
 import { NodeTransport } from './transport.js';
 import type { NodeDeps, NodeTransportPort } from './ports.js';
+import { NO_MUTATIONS, type NodeMutation } from './mutations.js';
 import { RaftMail } from './raft-mail.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
 import type { NodeConfig } from './config.js';
@@ -51,6 +52,7 @@ export class CellNode {
   private readonly failpoints: Failpoints;
   private readonly requests: RequestHandler;
   private readonly lastLeader = new Map<string, string | null>();
+  private readonly mutations: ReadonlySet<NodeMutation>;
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -63,6 +65,7 @@ export class CellNode {
     private readonly deps: NodeDeps,
   ) {
     this.clock = deps.clock;
+    this.mutations = deps.mutations ?? NO_MUTATIONS;
     this.random = deps.random;
     this.failpoints = new Failpoints(cfg.failpoints);
     this.requests = new RequestHandler(this, log);
@@ -173,6 +176,8 @@ export class CellNode {
       ? { start: new Uint8Array(0), end: new Uint8Array(0) }
       : { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
     data.usage.setRange(range.start, range.end);
+    data.mutantKeepsStaleCache = this.mutations.has('valueCacheNotInvalidated');
+    data.mutantDropsData = this.mutations.has('dedupeWithoutData');
     const replica = new Replica(rec.cellId, this.cfg.nodeId, store, data, {
       range,
       epoch: rec.epoch,
@@ -182,6 +187,7 @@ export class CellNode {
       bootId: this.deps.bootId,
       limits: { maxCommandsPerEntry: this.cfg.maxCommandsPerEntry, maxQueuedOps: this.cfg.maxPendingOps },
       traced: this.tracing !== null,
+      readsBeforeApply: this.mutations.has('readsBeforeApply'),
     });
     this.replicas.set(rec.cellId, replica);
     return replica;
@@ -242,7 +248,8 @@ export class CellNode {
     // 0. A leader's appends promise nothing about its own disk: send them now so the
     //    followers' fsync overlaps ours (the core counts our copy only after advance()).
     if (this.failpoints.active && readies.some(([r]) => r.isLeader)) await this.failpoints.hit('beforeLeaderSend');
-    this.mail.send(readies, (m, rd) => maySendEarly(rd, m));
+    const ackEarly = this.mutations.has('ackBeforeLogSync');
+    this.mail.send(readies, (m, rd) => ackEarly || maySendEarly(rd, m));
 
     // 1. Persist: snapshots first, then entries and hard state of every cell in one sync.
     let mustSync = false;
@@ -271,14 +278,16 @@ export class CellNode {
       r.releaseReads();
     }
 
+    const advanceEarly = this.mutations.has('advanceBeforeLogSync');
+    if (advanceEarly) for (const [r] of readies) r.raft.advance();
     if (logSynced) await logSynced;
     if (this.failpoints.active) await this.failpoints.hit('afterLogSync');
 
     // 3. Only now may the rest leave (votes and acknowledgements promise durable state),
     //    and the core learn that what it handed out is persisted.
-    this.mail.send(readies, (m, rd) => !maySendEarly(rd, m));
+    if (!ackEarly) this.mail.send(readies, (m, rd) => !maySendEarly(rd, m));
     for (const [r] of readies) {
-      r.raft.advance();
+      if (!advanceEarly) r.raft.advance();
       r.releaseReads();
       const st = r.raft.status();
       this.metrics.applyLag.set({ cell: r.cellId }, st.commit - st.applied);

@@ -7,6 +7,7 @@
 import type { NodeDb } from '../storage/node-db.js';
 import type { NodeClock } from './clock.js';
 import type { CellTracing } from './tracing.js';
+import type { NodeMutation } from './mutations.js';
 
 /** Callbacks the transport calls for what arrives for this node. */
 export interface TransportHandlers {
@@ -37,4 +38,6 @@ export interface NodeDeps {
   readonly tracing: CellTracing | null;
   /** Process-wide metrics (CPU, memory, event loop); off when many nodes share a process. */
   readonly processMetrics: boolean;
+  /** Simulation only: deliberately broken variants (mutations.ts). */
+  readonly mutations?: ReadonlySet<NodeMutation>;
 }

@@ -114,10 +114,13 @@ export class Replica {
       limits: ReplicaLimits;
       /** Tracing on: call the waiters' trace hooks (never touched when off). */
       traced?: boolean;
+      /** Simulation mutant (mutations.ts): reads do not wait for apply. */
+      readsBeforeApply?: boolean;
     },
   ) {
     this.traced = opts.traced ?? false;
     this.bootId = opts.bootId;
+    this.readsBeforeApply = opts.readsBeforeApply ?? false;
     this.range = opts.range;
     this.epoch = opts.epoch;
     this.conf = data.applied.confState;
@@ -146,6 +149,7 @@ export class Replica {
 
   private readonly limits: ReplicaLimits;
   private readonly traced: boolean;
+  private readonly readsBeforeApply: boolean;
 
   get isLeader(): boolean {
     return this.raft.status().role === 'leader';
@@ -260,7 +264,7 @@ export class Replica {
     const applied = this.data.applied.index;
     const still: { index: number; waiters: ReadWaiter[] }[] = [];
     for (const r of this.readsAwaitingApply) {
-      if (r.index <= applied) for (const w of r.waiters) w.run(applied);
+      if (r.index <= applied || this.readsBeforeApply) for (const w of r.waiters) w.run(applied);
       else still.push(r);
     }
     this.readsAwaitingApply = still;

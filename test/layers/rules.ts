@@ -47,9 +47,19 @@ export const LAYER_RULES: readonly LayerRule[] = [
   },
   {
     name: 'the simulation runs the Raft core alone: test/sim/ imports only test/sim/, cell/raft/, shared/assert.ts, shared/lincheck/',
-    appliesTo: under('test/sim'),
+    appliesTo: (file) => under('test/sim')(file) && !under('test/sim/node')(file),
     forbids: (e) =>
       e.relative && !(under('test/sim', 'cell/raft', 'shared/lincheck')(e.target) || e.target === 'shared/assert.ts'),
+  },
+  {
+    name: 'the whole-node simulation runs production code over simulated ports: test/sim/node/ imports only test/sim/, cell/, shared/',
+    appliesTo: under('test/sim/node'),
+    forbids: (e) => e.relative && !under('test/sim', 'cell', 'shared')(e.target),
+  },
+  {
+    name: 'the whole-node simulation never touches real I/O: test/sim/node/ imports no NATS, LevelDB or network module',
+    appliesTo: under('test/sim/node'),
+    forbids: (e) => !e.relative && /^(@nats-io\/|classic-level|level|node:net|node:http|node:fs|node:child_process)/.test(e.target),
   },
 ];
 

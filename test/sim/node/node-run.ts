@@ -1,0 +1,464 @@
+// One seeded run of the whole-node simulation: three production CellNodes (meta cell and
+// data cell each) over simulated disks and network, under crashes (kill -9 and power loss),
+// partitions, message loss and duplication, slow and failing fsyncs; then heal, liveness,
+// convergence and per-key linearizability of the clients' history. Safety is checked after
+// every event: one leader per term and cell, committed entries never change, and (at each
+// restart) the disk backs every vote and acknowledgement the node sent.
+
+import { InvariantError } from '../../../shared/assert.js';
+import { BinaryReader } from '../../../shared/codec/index.js';
+import { checkCellkvHistory, formatDetails, type HistoryRecord } from '../../../shared/lincheck/index.js';
+import { FIRST_DATA_CELL_ID } from '../../../shared/directory.js';
+import { buildSnapshotData } from '../../../cell/node/snapshots.js';
+import type { NodeMutation } from '../../../cell/node/mutations.js';
+import { Rng, hashString } from '../rng.js';
+import { SimFailure, fail, type FailureKind } from '../invariants.js';
+import { Tracer, type TraceMode } from '../trace.js';
+import { SimScheduler } from './scheduler.js';
+import { SimBus, CALM_BUS, type BusFaults } from './sim-bus.js';
+import { CALM_DISK, SimulatedDiskError, type DiskFaults } from './sim-disk.js';
+import { SimNode, simNodeConfig, type SimNodeSpec } from './sim-node.js';
+import { NodeClients } from './node-clients.js';
+
+export interface NodeRunOptions {
+  readonly mutations?: readonly NodeMutation[];
+  readonly trace?: TraceMode;
+  readonly traceSink?: (line: string) => void;
+  /** Virtual milliseconds of chaos (default: seeded, 4-8 s). */
+  readonly chaosMs?: number;
+  readonly lincheckMaxSteps?: number;
+}
+
+export interface NodeRunStats {
+  virtualMs: number;
+  events: number;
+  ops: { ok: number; fail: number; unknown: number; attempts: number };
+  crashes: number;
+  powerLosses: number;
+  partitions: number;
+  fatalRestarts: number;
+  failedSyncs: number;
+  lostAtCrash: number;
+  commits: number;
+}
+
+export interface NodeRunResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly failure?: { readonly kind: FailureKind; readonly message: string; readonly atMs: number };
+  readonly stats: NodeRunStats;
+  readonly history: HistoryRecord[];
+  readonly fingerprint: string;
+  readonly faults: string;
+}
+
+const NODES: readonly SimNodeSpec[] = [
+  { id: 'n1', az: 'az1' },
+  { id: 'n2', az: 'az2' },
+  { id: 'n3', az: 'az3' },
+];
+const HEAL_LEADER_BOUND_MS = 6000;
+const POST_HEAL_LOAD_MS = 2500;
+const SETTLE_BOUND_MS = 8000;
+
+class NodeSim {
+  readonly sched = new SimScheduler();
+  readonly bus: SimBus;
+  readonly nodes: SimNode[];
+  readonly clients: NodeClients;
+  readonly trace: Tracer;
+  private readonly rngNemesis: Rng;
+  /** `${cell}@${term}` -> its leader. */
+  private readonly leaders = new Map<string, string>();
+  /** cell -> index -> term of the committed entry there. */
+  private readonly committed = new Map<string, Map<number, number>>();
+  /** `${node}/${cell}` -> highest index already compared. */
+  private readonly checkedCommit = new Map<string, number>();
+  private pendingFailure: SimFailure | null = null;
+  /** cell -> highest commit index already found durable on a majority. */
+  private readonly durableChecked = new Map<string, number>();
+  private busFaults: BusFaults = CALM_BUS;
+  private diskFaults: DiskFaults = CALM_DISK;
+  readonly stats: NodeRunStats = {
+    virtualMs: 0,
+    events: 0,
+    ops: { ok: 0, fail: 0, unknown: 0, attempts: 0 },
+    crashes: 0,
+    powerLosses: 0,
+    partitions: 0,
+    fatalRestarts: 0,
+    failedSyncs: 0,
+    lostAtCrash: 0,
+    commits: 0,
+  };
+
+  constructor(
+    readonly seed: number,
+    private readonly opts: NodeRunOptions,
+  ) {
+    const rng = new Rng(seed);
+    this.trace = new Tracer(opts.trace ?? 'off', opts.traceSink);
+    this.bus = new SimBus(this.sched, rng.fork('bus'));
+    this.rngNemesis = rng.fork('nemesis');
+    const mutations = new Set(opts.mutations ?? []);
+    this.nodes = NODES.map((spec) => {
+      const n = new SimNode(spec, simNodeConfig(spec.id, spec.az, NODES), this.sched, this.bus, rng.fork(`node-${spec.id}`), mutations);
+      n.onFatal = (id) => this.onNodeFatal(id);
+      n.onUnexpected = (e) => this.record(e);
+      return n;
+    });
+    this.bus.onRaftSent = (from, _to, data) => this.nodeById(from).observeSent(data);
+    const crng = rng.fork('clients');
+    this.clients = new NodeClients(this.sched, this.bus, crng, this.trace, NODES.map((n) => n.id), {
+      clients: crng.range(3, 5),
+      keys: crng.range(2, 4),
+      thinkMs: crng.range(5, 60),
+    });
+    this.chooseFaults(rng.fork('faults'));
+  }
+
+  private chooseFaults(rng: Rng): void {
+    this.busFaults = {
+      dropRate: rng.pick([0, 0.01, 0.05, 0.1]),
+      dupRate: rng.pick([0, 0.02, 0.05]),
+      minDelayMs: 0,
+      maxDelayMs: rng.pick([1, 3, 8]),
+      spikeRate: rng.pick([0, 0.01, 0.05]),
+      spikeMs: rng.pick([50, 300]),
+    };
+    this.diskFaults = {
+      slowRate: rng.pick([0, 0.05, 0.2]),
+      slowMs: rng.pick([5, 40, 150]),
+      fsyncFailRate: rng.pick([0, 0, 0.002, 0.01]),
+    };
+  }
+
+  describeFaults(): string {
+    const b = this.busFaults;
+    const d = this.diskFaults;
+    return `drop=${b.dropRate} dup=${b.dupRate} delay<=${b.maxDelayMs}ms spike=${b.spikeRate}/${b.spikeMs}ms slowDisk=${d.slowRate}/${d.slowMs}ms fsyncFail=${d.fsyncFailRate}`;
+  }
+
+  nodeById(id: string): SimNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no node ${id}`);
+    return n;
+  }
+
+  private setFaults(on: boolean): void {
+    this.bus.faults = on ? this.busFaults : CALM_BUS;
+    for (const n of this.nodes) n.disk.faults = on ? this.diskFaults : CALM_DISK;
+  }
+
+  private start(n: SimNode): void {
+    n.start().catch((e: unknown) => (e instanceof SimulatedDiskError ? this.onNodeFatal(n.id) : this.record(e)));
+  }
+
+  private record(e: unknown): void {
+    if (this.pendingFailure !== null) return;
+    if (e instanceof SimFailure) this.pendingFailure = e;
+    else if (e instanceof InvariantError) this.pendingFailure = new SimFailure('exception', `node assertion: ${e.message}`);
+    else this.pendingFailure = new SimFailure('exception', `node threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
+
+  /** The Raft loop gave up (a simulated fsync failure is expected; anything else is a bug). */
+  private onNodeFatal(id: string): void {
+    const n = this.nodeById(id);
+    this.stats.fatalRestarts++;
+    this.trace.event(this.sched.elapsed, () => `${id} fatal (fsync failed): restarts from disk`);
+    n.crash(false);
+    this.sched.at(this.rngNemesis.range(50, 400), 'nemesis', () => this.start(n));
+  }
+
+  /** Safety after every event. */
+  private check(): void {
+    if (this.pendingFailure !== null) throw this.pendingFailure;
+    this.checkCommitDurable();
+    for (const n of this.nodes) {
+      const node = n.node;
+      if (node === null) continue;
+      for (const r of node.replicas.values()) {
+        const st = r.raft.status();
+        if (st.role === 'leader') {
+          const k = `${r.cellId}@${st.term}`;
+          const prev = this.leaders.get(k);
+          if (prev === undefined) this.leaders.set(k, n.id);
+          else if (prev !== n.id) fail('election-safety', `cell ${r.cellId}: ${prev} and ${n.id} both led term ${st.term}`);
+        }
+        this.checkCommitted(n.id, r.cellId, st.commit, (i) => r.raft.termAt(i));
+      }
+    }
+  }
+
+  /**
+   * What any node calls committed is on the disks of a majority, for sure: a crash of every
+   * node right now (power loss) could not lose it. The disks are read directly, so this sees
+   * an acknowledgement or a leader's own count made before the fsync it stands for.
+   */
+  private checkCommitDurable(): void {
+    const best = new Map<string, { index: number; term: number; node: string }>();
+    for (const n of this.nodes) {
+      if (n.node === null) continue;
+      for (const r of n.node.replicas.values()) {
+        const c = r.raft.status().commit;
+        const t = r.raft.termAt(c);
+        const b = best.get(r.cellId);
+        // Index 1 is the bootstrap configuration, written by every node for itself.
+        if (t !== null && c > 1 && (b === undefined || c > b.index)) best.set(r.cellId, { index: c, term: t, node: n.id });
+      }
+    }
+    for (const [cellId, b] of best) {
+      if (b.index <= (this.durableChecked.get(cellId) ?? 0)) continue;
+      const holders = this.nodes.filter((n) => n.durablyHolds(cellId, b.index, b.term)).map((n) => n.id);
+      if (2 * holders.length <= this.nodes.length) {
+        fail('commit-quorum', `cell ${cellId}: ${b.node} has index ${b.index} (term ${b.term}) committed, but only [${holders.join(',')}] hold it durably`);
+      }
+      this.durableChecked.set(cellId, b.index);
+    }
+  }
+
+  /** A committed index holds one entry forever, on every node. */
+  private checkCommitted(node: string, cellId: string, commit: number, termAt: (i: number) => number | null): void {
+    const key = `${node}/${cellId}`;
+    let map = this.committed.get(cellId);
+    if (!map) this.committed.set(cellId, (map = new Map()));
+    const from = Math.max(1, (this.checkedCommit.get(key) ?? 0) + 1, commit - 256);
+    for (let i = from; i <= commit; i++) {
+      const t = termAt(i);
+      if (t === null) continue;
+      const known = map.get(i);
+      if (known === undefined) {
+        map.set(i, t);
+        this.stats.commits++;
+      } else if (known !== t) {
+        fail('log-matching', `cell ${cellId} index ${i}: committed in term ${known}, ${node} holds term ${t} there`);
+      }
+    }
+    if (commit > (this.checkedCommit.get(key) ?? 0)) this.checkedCommit.set(key, commit);
+  }
+
+  private async run(untilMs: number, stop?: () => boolean): Promise<void> {
+    await this.sched.runUntil(untilMs, () => this.check(), stop);
+  }
+
+  private at(ms: number): number {
+    return this.sched.now + ms;
+  }
+
+  private dataLeader(): SimNode | null {
+    for (const n of this.nodes) {
+      const r = n.node?.replicas.get(FIRST_DATA_CELL_ID);
+      if (r?.isLeader) return n;
+    }
+    return null;
+  }
+
+  /** The nemesis: one fault at a time, each undone after a while. */
+  private scheduleNemesis(endMs: number): void {
+    const rng = this.rngNemesis;
+    const next = () => {
+      if (this.sched.now >= endMs) return;
+      const down = this.nodes.filter((n) => !n.up);
+      const roll = rng.next();
+      if (roll < 0.15 && down.length === 0) {
+        // A crash point: power lost right after the node issued a synced write, so the
+        // write and everything the node did meanwhile (sends, applies) race the fsync.
+        const n = rng.pick(this.nodes);
+        n.armSyncCrash(() => {
+          this.stats.crashes++;
+          this.stats.powerLosses++;
+          this.trace.event(this.sched.elapsed, () => `nemesis: power loss at a sync of ${n.id}`);
+          this.sched.at(rng.range(50, 1000), 'nemesis', () => {
+            this.trace.event(this.sched.elapsed, () => `nemesis: restart ${n.id}`);
+            this.start(n);
+          });
+        });
+      } else if (roll < 0.45 && down.length === 0) {
+        const n = rng.chance(0.5) && this.dataLeader() !== null ? this.dataLeader()! : rng.pick(this.nodes);
+        const power = rng.chance(0.5);
+        this.stats.crashes++;
+        if (power) this.stats.powerLosses++;
+        this.trace.event(this.sched.elapsed, () => `nemesis: ${power ? 'power loss' : 'kill -9'} ${n.id}`);
+        n.crash(power);
+        this.sched.at(rng.range(50, 1500), 'nemesis', () => {
+          this.trace.event(this.sched.elapsed, () => `nemesis: restart ${n.id}`);
+          this.start(n);
+        });
+      } else if (roll < 0.75 && !this.bus.hasPartition()) {
+        const victim = rng.chance(0.5) && this.dataLeader() !== null ? this.dataLeader()! : rng.pick(this.nodes);
+        const others = this.nodes.filter((n) => n !== victim).map((n) => n.id);
+        this.stats.partitions++;
+        this.trace.event(this.sched.elapsed, () => `nemesis: isolate ${victim.id}`);
+        this.bus.partition([victim.id], others);
+        this.sched.at(rng.range(100, 2000), 'nemesis', () => {
+          this.trace.event(this.sched.elapsed, () => 'nemesis: heal partition');
+          this.bus.heal();
+        });
+      }
+      this.sched.at(rng.range(150, 700), 'nemesis', next);
+    };
+    this.sched.at(rng.range(300, 800), 'nemesis', next);
+  }
+
+  async execute(): Promise<void> {
+    for (const n of this.nodes) this.start(n);
+    this.setFaults(true);
+    this.clients.start();
+    const chaosMs = this.opts.chaosMs ?? this.rngNemesis.range(4000, 8000);
+    const chaosEnd = this.at(chaosMs);
+    this.scheduleNemesis(chaosEnd);
+    await this.run(chaosEnd);
+
+    // Heal: calm network and disks, everyone up.
+    this.trace.event(this.sched.elapsed, () => 'heal');
+    this.sched.kill('nemesis');
+    for (const n of this.nodes) n.disarmSyncCrash();
+    this.bus.heal();
+    this.setFaults(false);
+    for (const n of this.nodes) if (!n.up) this.start(n);
+    const leaderBy = this.at(HEAL_LEADER_BOUND_MS);
+    await this.run(leaderBy, () => this.dataLeader() !== null && this.nodes.every((n) => n.up));
+    if (this.dataLeader() === null) fail('liveness', `no leader of the data cell within ${HEAL_LEADER_BOUND_MS} ms of the heal`);
+    this.clients.requireSuccessFrom(this.sched.elapsed + 200);
+    await this.run(this.at(POST_HEAL_LOAD_MS));
+    this.clients.stopIssuing();
+    await this.run(this.at(SETTLE_BOUND_MS), () => this.clients.idle());
+    if (!this.clients.idle()) fail('liveness', 'client ops still in flight long after the heal');
+    if (this.clients.livenessFailure !== null) fail('liveness', this.clients.livenessFailure);
+    await this.checkConvergence();
+  }
+
+  /** Every replica of every cell ends at the same applied index with the same state. */
+  private async checkConvergence(): Promise<void> {
+    const settleBy = this.at(SETTLE_BOUND_MS);
+    const appliedNow = (): Map<string, number[]> | null => {
+      if (this.nodes.some((n) => n.node === null)) return null;
+      const out = new Map<string, number[]>();
+      for (const cellId of this.nodes[0]!.node!.replicas.keys()) {
+        const rs = this.nodes.map((n) => n.node!.replicas.get(cellId)!);
+        const commit = Math.max(...rs.map((r) => r.raft.status().commit));
+        if (rs.some((r) => r.data.applied.index !== commit || r.raft.status().commit !== commit)) return null;
+        out.set(cellId, rs.map((r) => r.data.applied.index));
+      }
+      return out;
+    };
+    // The meta cell takes a liveness heartbeat every 2 s: read every replica's state at one
+    // moment, after the pumps went idle, and again if an entry was applied meanwhile.
+    for (let attempt = 0; ; attempt++) {
+      await this.run(settleBy, () => appliedNow() !== null);
+      const before = appliedNow();
+      if (before === null) fail('convergence', 'replicas did not reach the same applied index');
+      await this.run(this.at(50));
+      const states = await this.readStates([...before.keys()]);
+      const after = appliedNow();
+      if (after === null || JSON.stringify([...after]) !== JSON.stringify([...before])) {
+        if (attempt < 5) continue;
+        fail('convergence', 'replicas kept applying while their states were compared');
+      }
+      for (const [cellId, perNode] of states) this.compareStates(cellId, perNode);
+      return;
+    }
+  }
+
+  /** The snapshot data (the canonical state) of every replica of `cellIds`, read concurrently. */
+  private async readStates(cellIds: string[]): Promise<Map<string, Uint8Array[]>> {
+    const out = new Map<string, Uint8Array[]>();
+    let pending = cellIds.length * this.nodes.length;
+    for (const cellId of cellIds) {
+      const perNode: Uint8Array[] = [];
+      out.set(cellId, perNode);
+      this.nodes.forEach((n, i) => {
+        const node = n.node!;
+        const r = node.replicas.get(cellId)!;
+        void node
+          .flushAll(false)
+          .then(() => buildSnapshotData(node.db.kv, cellId, r.range))
+          .then((b) => {
+            perNode[i] = b;
+            pending--;
+          }, (e: unknown) => this.record(e));
+      });
+    }
+    await this.run(this.at(500), () => pending === 0);
+    if (pending !== 0) fail('convergence', 'could not read the replicas\' states');
+    return out;
+  }
+
+  private compareStates(cellId: string, states: readonly Uint8Array[]): void {
+    const digests = states.map((b, i) => `${this.nodes[i]!.id}:${hashBytes(b)}`);
+    if (new Set(states.map(hashBytes)).size === 1) return;
+    const logs = this.nodes.map((n) => {
+      const r = n.node!.replicas.get(cellId)!;
+      return `${n.id}: applied ${r.data.applied.index}, log ${r.log.firstIndex()}..${r.log.lastIndex()}, snapshot ${r.log.snapshotMetadata().index}`;
+    });
+    fail('state-machine-safety', `cell ${cellId}: replicas at the same applied index differ: ${digests.join(' ')}; ${describeDifference(states)}; ${logs.join('; ')}`);
+  }
+
+  collectStats(): void {
+    this.stats.virtualMs = this.sched.elapsed;
+    this.stats.events = this.sched.eventsRun;
+    this.stats.ops = { ...this.clients.stats };
+    for (const n of this.nodes) {
+      this.stats.failedSyncs += n.disk.stats.failedSyncs;
+      this.stats.lostAtCrash += n.disk.stats.lostAtCrash;
+    }
+  }
+}
+
+/** The first pair in which the snapshot data of the replicas differ (for the failure message). */
+function describeDifference(states: readonly Uint8Array[]): string {
+  const decoded = states.map((b) => {
+    const r = new BinaryReader(b);
+    const n = r.varuint();
+    const m = new Map<string, string>();
+    for (let i = 0; i < n; i++) m.set(Buffer.from(r.bytes()).toString('hex'), Buffer.from(r.bytes()).toString('hex'));
+    return m;
+  });
+  const keys = new Set(decoded.flatMap((m) => [...m.keys()]));
+  for (const k of [...keys].sort()) {
+    const vs = decoded.map((m) => m.get(k) ?? '-');
+    if (new Set(vs).size > 1) return `first difference at key ${k}: ${vs.map((v) => v.slice(0, 120)).join(' | ')}`;
+  }
+  return 'no differing pair';
+}
+
+function hashBytes(b: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return (h >>> 0).toString(16);
+}
+
+export async function runNodeSeed(seed: number, opts: NodeRunOptions = {}): Promise<NodeRunResult> {
+  const sim = new NodeSim(seed, opts);
+  let failure: NodeRunResult['failure'];
+  const onUnhandled = (e: unknown) => {
+    failure ??= { kind: 'exception', message: `unhandled rejection in node code: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, atMs: sim.sched.elapsed };
+  };
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await sim.execute();
+  } catch (e) {
+    const f = e instanceof SimFailure ? e : new SimFailure('exception', e instanceof Error ? (e.stack ?? e.message) : String(e));
+    failure ??= { kind: f.kind, message: f.message, atMs: sim.sched.elapsed };
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  const history = sim.clients.history();
+  if (failure === undefined) {
+    const res = checkCellkvHistory(history, { maxSteps: opts.lincheckMaxSteps ?? 50_000_000, timeoutMs: 600_000 });
+    if (res.result === 'not-linearizable') failure = { kind: 'linearizability', message: formatDetails(res, { maxLines: 30 }).join('\n'), atMs: sim.sched.elapsed };
+    else if (res.result === 'unknown') failure = { kind: 'lincheck-unknown', message: res.reason, atMs: sim.sched.elapsed };
+  }
+  sim.collectStats();
+  for (const n of sim.nodes) if (n.up) n.crash(false); // abandon the nodes: nothing keeps running
+  sim.trace.event(sim.sched.elapsed, () => `end ${failure ? failure.kind : 'ok'}`);
+  return {
+    seed,
+    ok: failure === undefined,
+    ...(failure !== undefined ? { failure } : {}),
+    stats: sim.stats,
+    history,
+    fingerprint: `${sim.trace.fingerprint()}-${hashString(JSON.stringify(history)).toString(16)}`,
+    faults: sim.describeFaults(),
+  };
+}
