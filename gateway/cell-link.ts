@@ -3,18 +3,10 @@
 // while NATS is down instead of letting requests wait for timeouts.
 
 import { connect, type NatsConnection, type RequestOptions } from '@nats-io/transport-node';
-import type { CellOp, CellRequest, CellResponse } from '../shared/cell-protocol.js';
-import { CellClient, type RequestOptions as CellRequestOptions } from '../shared/cell-client.js';
-import type { DirectoryView } from '../shared/directory.js';
+import { CellClient } from '../shared/cell-client.js';
 import { KvError } from '../shared/errors.js';
 import { NotSentError } from '../shared/nats-errors.js';
-import type { Logger } from './log.js';
-
-/** What the core needs from the cell tier (CellClient has this shape; tests may fake it). */
-export interface CellPort {
-  directory(refresh?: boolean): Promise<DirectoryView>;
-  request(tenant: string, ops: CellOp[], opts?: CellRequestOptions, scan?: CellRequest['scan'], scanKey?: Uint8Array): Promise<CellResponse>;
-}
+import type { CellPort, Logger } from './ports.js';
 
 export interface CellLinkOptions {
   readonly servers: readonly string[];

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { DEFAULT_MAX_VALUE_BYTES } from '../shared/keys.js';
 import type { AuthConfig } from './auth.js';
 import { DEFAULT_HOT_KEY_OPTIONS, type HotKeyOptions } from './hot-keys.js';
-import type { Logger } from './log.js';
+import type { Logger } from './ports.js';
 import { DEFAULT_MAX_TENANT_LABELS } from './metrics.js';
 import type { QuotaLimits } from './quotas.js';
 

@@ -10,8 +10,8 @@ import { KvError } from '../shared/errors.js';
 import { namespacedKey } from '../shared/keys.js';
 import { requireScope, type Principal } from './auth.js';
 import { groupByCell, type BatchOp } from './batch.js';
-import type { CellPort } from './cell-link.js';
 import type { HotKeys } from './hot-keys.js';
+import type { BatchOpOutcome, CellAccess, CellPort } from './ports.js';
 import { intentOf, settledWrites, sizeProbe, type WriteTicket } from './quota-writes.js';
 import type { QuotaService } from './quotas.js';
 import { decodeCursor, encodeCursor, scanPage, type ScanRange } from './scan.js';
@@ -72,12 +72,6 @@ export interface BatchInput {
   readonly idempotencyKey: string | null;
 }
 
-export type BatchOpOutcome =
-  | { readonly ok: true; readonly op: 'get'; readonly value: Uint8Array; readonly meta: KeyMeta; readonly session: string }
-  | { readonly ok: true; readonly op: 'put'; readonly version: bigint; readonly created: boolean; readonly session: string }
-  | { readonly ok: true; readonly op: 'delete'; readonly session: string }
-  | { readonly ok: false; readonly error: KvError };
-
 export interface BatchOutcome {
   readonly results: readonly BatchOpOutcome[];
   /** The session token when the whole batch fell in one cell. */
@@ -135,12 +129,6 @@ const STALE_IO = {
   withAge: (v: GetOutcome, ageMs: number): GetOutcome => ({ ...v, staleAgeMs: ageMs }),
   bytesOf: (v: GetOutcome) => v.value.length + 256,
 };
-
-/** What the core needs from the NATS link. */
-export interface CellAccess {
-  port(): CellPort;
-  maxRequestBytes(): number;
-}
 
 /** Rough wire size of ops (keys, values, attributes plus framing). */
 function opsWireBytes(ops: readonly CellOp[]): number {

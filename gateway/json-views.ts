@@ -6,8 +6,9 @@ import type { KeyMeta, ScanItem } from '../shared/cell-protocol.js';
 import type { KvError } from '../shared/errors.js';
 import { problemOfError, type Problem } from '../shared/http-problem.js';
 import type { BatchOp } from './batch.js';
-import type { BatchOpOutcome, BatchOutcome, ScanOutcome } from './core.js';
+import type { BatchOutcome, ScanOutcome } from './core.js';
 import { encodeForJson, type BytesEncoding } from './encoding.js';
+import type { BatchOpOutcome } from './ports.js';
 
 export type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
 

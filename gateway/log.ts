@@ -1,8 +1,7 @@
 // JSON logs (pino) on stderr, so stdout stays free for the machine-readable ready line.
 import pino from 'pino';
+import type { Logger } from './ports.js';
 import { currentTrace } from './tracing.js';
-
-export type Logger = pino.Logger;
 
 /**
  * Every line logged while serving a request carries its trace_id and span_id (the request's

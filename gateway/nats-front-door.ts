@@ -38,7 +38,7 @@ import type { GatewayCore, ReadOptions } from './core.js';
 import { decodeFromJson, encodeForJson } from './encoding.js';
 import { batchJson, metaJson, scanJson, type Json } from './json-views.js';
 import type { InflightLimiter } from './limits.js';
-import type { Logger } from './log.js';
+import type { Logger } from './ports.js';
 import type { ApiOpLabel, GatewayMetrics } from './metrics.js';
 import { scanRange } from './scan.js';
 import { natsHeaderGetter } from '../shared/telemetry.js';

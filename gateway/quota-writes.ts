@@ -3,8 +3,7 @@
 // usage includes it). Used by quotas.ts and the core.
 
 import type { CellOp } from '../shared/cell-protocol.js';
-import type { CellPort } from './cell-link.js';
-import type { BatchOpOutcome } from './core.js';
+import type { BatchOpOutcome, CellPort } from './ports.js';
 
 /** One write of a request, for quota checks: a put's stored size (key + value) or a delete. */
 export type WriteIntent = { readonly op: 'put'; readonly key: Uint8Array; readonly size: number } | { readonly op: 'delete'; readonly key: Uint8Array };

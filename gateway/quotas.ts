@@ -18,7 +18,7 @@
 
 import { KvError } from '../shared/errors.js';
 import type { TenantRecord, TenantSource, TenantUsage } from './admin-link.js';
-import type { Logger } from './log.js';
+import type { Logger } from './ports.js';
 import type { GatewayMetrics, QuotaSaturation } from './metrics.js';
 import { growthOf, type SettledWrite, type SizeProbe, type WriteIntent, type WriteTicket } from './quota-writes.js';
 import { retryAfterSeconds, TenantRateLimiter } from './rate-limit.js';

@@ -7,7 +7,7 @@ import { bytesOfHex, cellForKey, type CellDescriptor } from '../shared/directory
 import { KvError } from '../shared/errors.js';
 import { compareBytes, MAX_KEY_BYTES, namespacedKey, prefixEnd, splitNamespacedKey } from '../shared/keys.js';
 import type { RequestOptions } from '../shared/cell-client.js';
-import type { CellPort } from './cell-link.js';
+import type { CellPort } from './ports.js';
 import { decodeBase64Url, encodeBase64Url } from './encoding.js';
 import { validateKeyBytes } from './validate.js';
 

@@ -15,8 +15,7 @@ import type { CellOp, CellRequest, CellResponse } from '../shared/cell-protocol.
 import type { CellRequestObserver, RequestOptions } from '../shared/cell-client.js';
 import { KvError } from '../shared/errors.js';
 import { DISABLED_TELEMETRY, type Telemetry } from '../shared/telemetry.js';
-import type { CellPort } from './cell-link.js';
-import type { CellAccess } from './core.js';
+import type { CellAccess, CellPort } from './ports.js';
 
 export interface TraceContext {
   readonly traceId: string;

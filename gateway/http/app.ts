@@ -6,7 +6,7 @@ import { problem } from '../../shared/http-problem.js';
 import type { TokenVerifier } from '../auth.js';
 import type { GatewayCore } from '../core.js';
 import type { InflightLimiter } from '../limits.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../ports.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { TenantAdmin } from '../tenant-admin.js';
 import type { GatewayTracing } from '../tracing.js';

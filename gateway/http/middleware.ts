@@ -5,7 +5,7 @@ import type { MiddlewareHandler } from 'hono';
 import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE } from '@opentelemetry/semantic-conventions';
 import { requireScope, type Scope, type TokenVerifier } from '../auth.js';
 import type { InflightLimiter } from '../limits.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../ports.js';
 import type { ApiOpLabel, GatewayMetrics } from '../metrics.js';
 import { GatewayTracing, httpHeaderGetter, runWithTrace, startTrace } from '../tracing.js';
 import { errorResponse, rawPath, toKvError, type Ctx, type GatewayEnv } from './context.js';

@@ -7,8 +7,7 @@ import type { RequestOptions } from '../../shared/cell-client.js';
 import { cellForKey, hexOf, type DirectoryView } from '../../shared/directory.js';
 import { KvError } from '../../shared/errors.js';
 import { compareBytes, namespacedKey, tenantRangeEnd } from '../../shared/keys.js';
-import type { CellPort } from '../../gateway/cell-link.js';
-import type { CellAccess } from '../../gateway/core.js';
+import type { CellAccess, CellPort } from '../../gateway/ports.js';
 
 export interface FakeCall {
   readonly cellId: string;

@@ -4,8 +4,8 @@
 // memory, and the structures stay bounded.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CellPort } from '../../gateway/cell-link.js';
-import { GatewayCore, LINEARIZABLE, type CellAccess, type GetOutcome } from '../../gateway/core.js';
+import { GatewayCore, LINEARIZABLE, type GetOutcome } from '../../gateway/core.js';
+import type { CellAccess, CellPort } from '../../gateway/ports.js';
 import { DEFAULT_HOT_KEY_OPTIONS, HotKeys, SingleFlight, StaleCache } from '../../gateway/hot-keys.js';
 import { SpaceSaving } from '../../gateway/top-k.js';
 import type { Principal } from '../../gateway/auth.js';

@@ -1,4 +1,5 @@
-// Reads the import specifiers of TypeScript sources and checks them against layer rules.
+// Reads the import specifiers of TypeScript sources and checks them against layer rules and
+// for import cycles.
 // The TypeScript parser (not a regex) finds the specifiers, so imports quoted inside strings,
 // template literals or comments (e.g. the fake files of the negative test) are not counted.
 
@@ -137,4 +138,110 @@ export async function readTypeScriptTree(root: string): Promise<Map<string, stri
   };
   await walk(root);
   return files;
+}
+
+/** Files that reach each other through imports (a strongly connected component of the graph). */
+export interface ImportCycle {
+  /** Every file of the component, sorted. */
+  readonly members: readonly string[];
+  /** One shortest loop through the first member, for the message: [a, b, ..., a]. */
+  readonly loop: readonly string[];
+}
+
+/** A known cycle, allowed only while its component is exactly `members` (so a file joining it fails). */
+export interface CycleException {
+  readonly members: readonly string[];
+  readonly reason: string;
+}
+
+/**
+ * The import cycles among the files `inScope` accepts: every strongly connected component of
+ * their relative imports (type-only ones included) with two or more files, or one file that
+ * imports itself. Sorted by first member.
+ */
+export function importCycles(files: ReadonlyMap<string, string>, inScope: (file: string) => boolean): ImportCycle[] {
+  const next = new Map<string, Set<string>>();
+  for (const e of importEdges(files)) {
+    if (!e.relative || !files.has(e.target) || !inScope(e.from) || !inScope(e.target)) continue;
+    let out = next.get(e.from);
+    if (!out) next.set(e.from, (out = new Set()));
+    out.add(e.target);
+  }
+  // Tarjan's algorithm (recursion depth is bounded by the number of files, a few hundred).
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: ImportCycle[] = [];
+  const visit = (v: string): void => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of next.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) {
+        low.set(v, Math.min(low.get(v)!, index.get(w)!));
+      }
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const component: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      onStack.delete(w);
+      component.push(w);
+    } while (w !== v);
+    if (component.length > 1 || next.get(v)?.has(v)) {
+      const members = component.sort();
+      cycles.push({ members, loop: shortestLoop(members[0]!, new Set(members), next) });
+    }
+  };
+  for (const f of [...files.keys()].filter(inScope).sort()) if (!index.has(f)) visit(f);
+  return cycles.sort((a, b) => (a.members[0]! < b.members[0]! ? -1 : 1));
+}
+
+/** Breadth-first: the shortest path from `start` back to itself within `component`. */
+function shortestLoop(start: string, component: ReadonlySet<string>, next: ReadonlyMap<string, ReadonlySet<string>>): string[] {
+  const cameFrom = new Map<string, string>();
+  let frontier = [start];
+  while (frontier.length > 0) {
+    const following: string[] = [];
+    for (const v of frontier) {
+      for (const w of next.get(v) ?? []) {
+        if (!component.has(w) || cameFrom.has(w)) continue;
+        cameFrom.set(w, v);
+        if (w === start) {
+          const loop = [start];
+          for (let at = cameFrom.get(start)!; at !== start; at = cameFrom.get(at)!) loop.unshift(at);
+          return [start, ...loop];
+        }
+        following.push(w);
+      }
+    }
+    frontier = following;
+  }
+  throw new Error(`no loop through ${start}: not a cycle`);
+}
+
+/** Cycles in scope that no exception names exactly. */
+export function checkCycles(
+  files: ReadonlyMap<string, string>,
+  inScope: (file: string) => boolean,
+  exceptions: readonly CycleException[] = [],
+): ImportCycle[] {
+  return importCycles(files, inScope).filter((c) => !exceptions.some((e) => sameMembers(e.members, c.members)));
+}
+
+/** Whether two lists name the same files (in any order). */
+export function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return set.size === a.length && a.length === b.length && b.every((f) => set.has(f));
+}
+
+export function formatCycle(c: ImportCycle): string {
+  const loop = c.loop.join(' -> ');
+  return c.members.length === c.loop.length - 1 ? `import cycle: ${loop}` : `import cycle: ${loop} (component: ${c.members.join(', ')})`;
 }
