@@ -19,7 +19,9 @@ import { appliedKey } from '../kv/data-keys.js';
 import { decodeAppliedState } from '../kv/value-codec.js';
 import { encodeLogFrames } from '../backup/format.js';
 import type { BlobRef } from '../backup/chunks.js';
-import type { CellNode } from './node.js';
+import type { NodeDb } from '../storage/node-db.js';
+import type { NodeConfig } from './config.js';
+import type { Replica } from './replica.js';
 import { buildSnapshotData } from './snapshots.js';
 
 /** Raw bytes per chunk at most; base64 makes it 4/3 larger, still far below NATS's 1 MiB. */
@@ -46,12 +48,22 @@ export interface BackupAdminRequest {
   readonly prevTerm?: number;
 }
 
+/** What backups need from the node (CellNode provides it). */
+export interface BackupHost {
+  readonly cfg: Pick<NodeConfig, 'nodeId'>;
+  readonly replicas: ReadonlyMap<string, Replica>;
+  readonly db: Pick<NodeDb, 'pinnedView'>;
+  /** Writes everything staged (synced or not); see CellNode.flushAll. */
+  flushAll(sync: boolean): Promise<void>;
+  hexRange(r: Replica): { start: string; end: string | null };
+}
+
 export class BackupAdmin {
   private readonly blobs = new Map<string, Blob>();
   /** Runs while blobs are held, so an abandoned backup's memory is freed without a next request. */
   private sweeper: NodeJS.Timeout | null = null;
 
-  constructor(private readonly node: CellNode) {}
+  constructor(private readonly host: BackupHost) {}
 
   static handles(op: string | undefined): boolean {
     return op === 'backupSnapshot' || op === 'backupLog' || op === 'backupChunk' || op === 'backupEnd';
@@ -76,17 +88,17 @@ export class BackupAdmin {
 
   private replica(cell: string | undefined) {
     if (typeof cell !== 'string') throw new KvError('INVALID_ARGUMENT', 'cell is required');
-    const r = this.node.replicas.get(cell);
-    if (!r) throw new KvError('NOT_FOUND', `node ${this.node.cfg.nodeId} has no replica of cell ${cell}`);
+    const r = this.host.replicas.get(cell);
+    if (!r) throw new KvError('NOT_FOUND', `node ${this.host.cfg.nodeId} has no replica of cell ${cell}`);
     return r;
   }
 
   private async snapshot(req: BackupAdminRequest): Promise<Record<string, unknown>> {
     const r = this.replica(req.cell);
-    if (!this.node.db.pinnedView) throw new KvError('UNAVAILABLE', 'this node database cannot pin a read view');
+    if (!this.host.db.pinnedView) throw new KvError('UNAVAILABLE', 'this node database cannot pin a read view');
     // Write what was applied so far first: the pinned state is then at most moments old.
-    await this.node.flushAll(false);
-    const pin = this.node.db.pinnedView();
+    await this.host.flushAll(false);
+    const pin = this.host.db.pinnedView();
     const capturedAtMs = Date.now();
     try {
       const raw = await pin.get(appliedKey(r.cellId));
@@ -97,12 +109,12 @@ export class BackupAdmin {
       const data = await buildSnapshotData(pin, r.cellId, r.range);
       return {
         ok: true,
-        node: this.node.cfg.nodeId,
+        node: this.host.cfg.nodeId,
         cell: r.cellId,
         index: applied.index,
         term,
         epoch: r.epoch,
-        ...this.node.hexRange(r),
+        ...this.host.hexRange(r),
         capturedAtMs,
         ...this.keep(data),
       };
@@ -117,9 +129,9 @@ export class BackupAdmin {
     if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 1) throw new KvError('INVALID_ARGUMENT', 'from must be a log index >= 1');
     const commit = r.log.hardState().commit;
     const firstIndex = r.log.firstIndex();
-    const base = { ok: true, node: this.node.cfg.nodeId, cell: r.cellId, commit, firstIndex, epoch: r.epoch, ...this.node.hexRange(r) };
+    const base = { ok: true, node: this.host.cfg.nodeId, cell: r.cellId, commit, firstIndex, epoch: r.epoch, ...this.host.hexRange(r) };
     if (from < firstIndex) {
-      return { ok: false, code: 'LOG_COMPACTED', message: `cell ${r.cellId}: entries before ${firstIndex} are compacted on ${this.node.cfg.nodeId}`, firstIndex };
+      return { ok: false, code: 'LOG_COMPACTED', message: `cell ${r.cellId}: entries before ${firstIndex} are compacted on ${this.host.cfg.nodeId}`, firstIndex };
     }
     // Same Raft history as the base backup: the entry before `from` must have the base's term.
     if (typeof req.prevTerm === 'number') {
@@ -150,7 +162,7 @@ export class BackupAdmin {
   private keep(data: Uint8Array): BlobRef {
     const sha256 = createHash('sha256').update(data).digest('hex');
     if (data.length <= MAX_CHUNK_BYTES) return { blob: null, bytes: data.length, sha256, inline: Buffer.from(data).toString('base64') };
-    if (this.blobs.size >= MAX_BLOBS) throw new KvError('OVERLOADED', `node ${this.node.cfg.nodeId} already serves ${MAX_BLOBS} backup blobs; retry when a backup finished`);
+    if (this.blobs.size >= MAX_BLOBS) throw new KvError('OVERLOADED', `node ${this.host.cfg.nodeId} already serves ${MAX_BLOBS} backup blobs; retry when a backup finished`);
     const id = randomUUID();
     this.blobs.set(id, { data, lastUsedMs: Date.now() });
     this.sweeper ??= setInterval(() => this.expire(Date.now()), 10_000).unref();

@@ -12,13 +12,15 @@ import { isLive } from '../kv/kv-apply.js';
 import { dataKeyToNs, dataRange, expiryKeyToNs, expiryRangeUntil, usageRange } from '../kv/data-keys.js';
 import { decodeStoredValue } from '../kv/value-codec.js';
 import { dedupeCutoffCommand } from '../kv/cell-data.js';
-import type { CellNode } from './node.js';
 import type { Replica, WriteWaiter } from './replica.js';
-import { traceIdOf, type RequestTrace } from './tracing.js';
+import { traceIdOf, type CellTracing, type RequestTrace } from './tracing.js';
 import type { Logger } from './log.js';
-import { MetaCommandSchema } from './meta.js';
+import { MetaCommandSchema, type MetaState } from './meta.js';
+import type { NodeConfig } from './config.js';
+import type { NodeMetrics } from './metrics.js';
+import type { NodeDb } from '../storage/node-db.js';
 import { usageReport } from './usage-report.js';
-import { BackupAdmin, type BackupAdminRequest } from './backup-admin.js';
+import { BackupAdmin, type BackupAdminRequest, type BackupHost } from './backup-admin.js';
 
 const MAX_OPS_PER_REQUEST = 1000;
 const MAX_SCAN_LIMIT = 10_000;
@@ -50,6 +52,23 @@ function inRange(r: Replica, nsKey: Uint8Array): boolean {
   return compareBytes(nsKey, r.range.start) >= 0 && (r.range.end === null || compareBytes(nsKey, r.range.end) < 0);
 }
 
+/** What the handler needs from its node (CellNode provides it). */
+export interface RequestHost extends BackupHost {
+  readonly cfg: Pick<
+    NodeConfig,
+    'nodeId' | 'az' | 'maxValueBytes' | 'requestTimeoutMs' | 'expiryBatch' | 'dedupeRetentionMs' | 'dedupeMaxEntries'
+  >;
+  readonly replicas: ReadonlyMap<string, Replica>;
+  readonly db: Pick<NodeDb, 'kv' | 'pinnedView'>;
+  readonly tracing: CellTracing | null;
+  readonly metrics: Pick<NodeMetrics, 'requests'>;
+  readonly meta: Pick<MetaState, 'tenantList'> | null;
+  /** Lets the Raft loop run soon (after a proposal or a queued read). */
+  schedulePump(): void;
+  /** Proposes a meta command on the meta leader; see CellNode.proposeMeta. */
+  proposeMeta(json: string): Promise<void>;
+}
+
 export class RequestHandler {
   private readonly expiring = new Set<string>();
   private readonly dedupeWindow = new Map<string, { at: number; added: number }>();
@@ -59,10 +78,10 @@ export class RequestHandler {
   private readonly backup: BackupAdmin;
 
   constructor(
-    private readonly node: CellNode,
+    private readonly host: RequestHost,
     private readonly log: Logger,
   ) {
-    this.backup = new BackupAdmin(node);
+    this.backup = new BackupAdmin(host);
   }
 
   handle(data: Uint8Array, reply: (b: Uint8Array) => void): void {
@@ -74,7 +93,7 @@ export class RequestHandler {
       return;
     }
     // Tracing off: one null check, nothing else per request.
-    const rt = this.node.tracing === null ? null : this.node.tracing.startRequest(req);
+    const rt = this.host.tracing === null ? null : this.host.tracing.startRequest(req);
     if (rt !== null) this.traces.set(req, rt);
     this.process(req)
       .catch((e: unknown) => {
@@ -84,7 +103,7 @@ export class RequestHandler {
       })
       .then((resp) => {
         rt?.end(resp);
-        this.node.metrics.requests.inc({ outcome: resp.status === 'ok' ? 'ok' : (resp.code ?? 'error') });
+        this.host.metrics.requests.inc({ outcome: resp.status === 'ok' ? 'ok' : (resp.code ?? 'error') });
         reply(encodeCellResponse(resp));
       });
   }
@@ -97,8 +116,8 @@ export class RequestHandler {
     for (const op of req.ops) {
       if (op.key.length < 1 || op.key.length > MAX_KEY_BYTES) throw new KvError('INVALID_ARGUMENT', `key must be 1..${MAX_KEY_BYTES} bytes`);
       if (op.op === 'put') {
-        if (op.value.length > this.node.cfg.maxValueBytes) {
-          throw new KvError('PAYLOAD_TOO_LARGE', `value is ${op.value.length} bytes; the limit is ${this.node.cfg.maxValueBytes}`);
+        if (op.value.length > this.host.cfg.maxValueBytes) {
+          throw new KvError('PAYLOAD_TOO_LARGE', `value is ${op.value.length} bytes; the limit is ${this.host.cfg.maxValueBytes}`);
         }
         if (op.ttlMs !== null && (!Number.isInteger(op.ttlMs) || op.ttlMs < 1 || op.ttlMs > MAX_TTL_MS)) {
           throw new KvError('INVALID_ARGUMENT', `ttl must be 1ms..${MAX_TTL_MS}ms`);
@@ -112,9 +131,9 @@ export class RequestHandler {
 
   async process(req: CellRequest): Promise<CellResponse> {
     this.validate(req);
-    const r = this.node.replicas.get(req.cellId);
+    const r = this.host.replicas.get(req.cellId);
     if (!r || req.cellId === META_CELL_ID) {
-      throw new KvError('WRONG_RANGE', `node ${this.node.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
+      throw new KvError('WRONG_RANGE', `node ${this.host.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
     }
     for (const op of req.ops) {
       if (!inRange(r, namespacedKey(req.tenant, op.key))) {
@@ -148,19 +167,19 @@ export class RequestHandler {
   private write(r: Replica, req: CellRequest, ops: CellOp[]): Promise<{ results: OpResult[]; index: number }> {
     if (!r.isLeader) {
       const hint = r.raft.status().leader ?? '';
-      throw new KvError('NOT_LEADER', `node ${this.node.cfg.nodeId} does not lead cell ${r.cellId}`, { leaderHint: hint });
+      throw new KvError('NOT_LEADER', `node ${this.host.cfg.nodeId} does not lead cell ${r.cellId}`, { leaderHint: hint });
     }
     const cmd: WriteCommand = { kind: 'write', requestId: req.requestId, tenant: req.tenant, nowMs: Date.now(), atomic: req.atomic, ops };
     return new Promise((resolve, reject) => {
-      const w: WriteWaiter = { cmd, resolve, reject, deadline: Date.now() + this.node.cfg.requestTimeoutMs };
-      const rt = this.node.tracing === null ? undefined : this.traces.get(req);
+      const w: WriteWaiter = { cmd, resolve, reject, deadline: Date.now() + this.host.cfg.requestTimeoutMs };
+      const rt = this.host.tracing === null ? undefined : this.traces.get(req);
       r.enqueueWrite(rt === undefined ? w : rt.traceWrite(w));
-      this.node.schedulePump();
+      this.host.schedulePump();
     });
   }
 
   private read(r: Replica, req: CellRequest, ops: CellOp[], consistency: CellRequest['consistency']): Promise<{ results: OpResult[]; index: number; staleAgeMs: number }> {
-    const deadline = Date.now() + this.node.cfg.requestTimeoutMs;
+    const deadline = Date.now() + this.host.cfg.requestTimeoutMs;
     const run = async (applied: number, staleAgeMs: number) => {
       const now = Date.now();
       const results: OpResult[] = [];
@@ -178,9 +197,9 @@ export class RequestHandler {
     return new Promise<T>((resolve, reject) => {
       const waiter = { run: (applied: number) => void run(applied, 0).then(resolve, reject), reject, deadline };
       if (consistency === 'linearizable') {
-        const rt = this.node.tracing === null ? undefined : this.traces.get(req);
+        const rt = this.host.tracing === null ? undefined : this.traces.get(req);
         r.enqueueLinearizableRead(rt === undefined ? waiter : rt.traceReadIndex(waiter));
-        this.node.schedulePump();
+        this.host.schedulePump();
       } else if (consistency === 'session') {
         r.whenApplied(Number(req.sessionIndex), waiter);
       } else {
@@ -203,13 +222,13 @@ export class RequestHandler {
     const prefix = tenantPrefix(req.tenant);
     const run = async (applied: number, staleAgeMs: number): Promise<CellResponse> => {
       // Scans read LevelDB directly: applied-but-unwritten data must be written first.
-      await this.node.flushAll(false);
+      await this.host.flushAll(false);
       const items: ScanItem[] = [];
       let resume: Uint8Array | null = null;
       let bytes = 0;
       if (compareBytes(lo, hi) < 0) {
         const now = Date.now();
-        for await (const [k, v] of this.node.db.kv.iterator(dataRange(lo, hi))) {
+        for await (const [k, v] of this.host.db.kv.iterator(dataRange(lo, hi))) {
           const sv = decodeStoredValue(v);
           if (!isLive(sv, now)) continue;
           const ns = dataKeyToNs(k);
@@ -229,19 +248,19 @@ export class RequestHandler {
       }
       return okResponse([], applied, { scanItems: items, scanResumeKey: resume, staleAgeMs });
     };
-    return this.whenReadable(r, req, req.consistency, Date.now() + this.node.cfg.requestTimeoutMs, run);
+    return this.whenReadable(r, req, req.consistency, Date.now() + this.host.cfg.requestTimeoutMs, run);
   }
 
   /** Leader duty: propose deletes of expired keys in bounded batches, one batch in flight per cell. */
   async sweepExpired(): Promise<void> {
     const now = Date.now();
-    for (const r of this.node.replicas.values()) {
+    for (const r of this.host.replicas.values()) {
       if (!r.isLeader || r.cellId === META_CELL_ID || this.expiring.has(r.cellId)) continue;
       const keys: Uint8Array[] = [];
-      for await (const [k] of this.node.db.kv.iterator({ ...expiryRangeUntil(now), limit: this.node.cfg.expiryBatch * 4 })) {
+      for await (const [k] of this.host.db.kv.iterator({ ...expiryRangeUntil(now), limit: this.host.cfg.expiryBatch * 4 })) {
         const ns = expiryKeyToNs(k);
         if (inRange(r, ns)) keys.push(ns.slice());
-        if (keys.length >= this.node.cfg.expiryBatch) break;
+        if (keys.length >= this.host.cfg.expiryBatch) break;
       }
       this.maybeCutDedupe(r, now);
       if (keys.length === 0) continue;
@@ -250,23 +269,23 @@ export class RequestHandler {
         cmd: { kind: 'expire', nowMs: now, keys },
         resolve: () => this.expiring.delete(r.cellId),
         reject: () => this.expiring.delete(r.cellId),
-        deadline: now + this.node.cfg.requestTimeoutMs,
+        deadline: now + this.host.cfg.requestTimeoutMs,
       });
-      this.node.schedulePump();
+      this.host.schedulePump();
     }
   }
 
   /** Count bound of the dedupe table: past it, propose forgetting the older half of the window. */
   private maybeCutDedupe(r: Replica, now: number): void {
     const w = this.dedupeWindow.get(r.cellId) ?? { at: now, added: r.data.dedupeRecordsAdded };
-    if (now - w.at > this.node.cfg.dedupeRetentionMs) {
+    if (now - w.at > this.host.cfg.dedupeRetentionMs) {
       this.dedupeWindow.set(r.cellId, { at: now, added: r.data.dedupeRecordsAdded });
       return;
     }
     this.dedupeWindow.set(r.cellId, w);
-    if (r.data.dedupeRecordsAdded - w.added <= this.node.cfg.dedupeMaxEntries) return;
+    if (r.data.dedupeRecordsAdded - w.added <= this.host.cfg.dedupeMaxEntries) return;
     const cutoff = now - Math.floor((now - w.at) / 2);
-    this.dedupeWindow.set(r.cellId, { at: cutoff, added: r.data.dedupeRecordsAdded - Math.floor(this.node.cfg.dedupeMaxEntries / 2) });
+    this.dedupeWindow.set(r.cellId, { at: cutoff, added: r.data.dedupeRecordsAdded - Math.floor(this.host.cfg.dedupeMaxEntries / 2) });
     r.enqueueWrite({ cmd: { kind: 'meta', json: dedupeCutoffCommand(cutoff) }, resolve: () => {}, reject: () => {}, deadline: now + 5000 });
   }
 
@@ -275,20 +294,20 @@ export class RequestHandler {
    * index, so replicas can be compared. Retried while applies move underneath it (bounded).
    */
   private async digest(cellId: string): Promise<{ cell: string; applied: number; digest: string; keys: number }> {
-    const r = this.node.replicas.get(cellId);
-    if (!r) throw new KvError('NOT_FOUND', `node ${this.node.cfg.nodeId} has no replica of cell ${cellId}`);
+    const r = this.host.replicas.get(cellId);
+    if (!r) throw new KvError('NOT_FOUND', `node ${this.host.cfg.nodeId} has no replica of cell ${cellId}`);
     for (let attempt = 0; attempt < 20; attempt++) {
-      await this.node.flushAll(false);
+      await this.host.flushAll(false);
       const before = r.data.applied.index;
       const h = createHash('sha256');
       let keys = 0;
-      for await (const [k, v] of this.node.db.kv.iterator(dataRange(r.range.start, r.range.end))) {
+      for await (const [k, v] of this.host.db.kv.iterator(dataRange(r.range.start, r.range.end))) {
         h.update(k);
         h.update(v);
         keys++;
       }
       // Usage counters must agree too (they are state-machine data); `keys` counts data only.
-      for await (const [k, v] of this.node.db.kv.iterator(usageRange(cellId))) {
+      for await (const [k, v] of this.host.db.kv.iterator(usageRange(cellId))) {
         h.update(k);
         h.update(v);
       }
@@ -308,29 +327,29 @@ export class RequestHandler {
         // Validated here so a malformed command never enters the meta log.
         const parsed = MetaCommandSchema.safeParse(JSON.parse(req.json));
         if (!parsed.success) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: parsed.error.message });
-        await this.node.proposeMeta(req.json);
+        await this.host.proposeMeta(req.json);
         return enc({ ok: true });
       }
       if (req.op === 'digest' && req.cell) {
         return enc({ ok: true, ...(await this.digest(req.cell)) });
       }
       if (req.op === 'usage') {
-        return enc({ ok: true, node: this.node.cfg.nodeId, ...(await usageReport(this.node.replicas.values(), req)) });
+        return enc({ ok: true, node: this.host.cfg.nodeId, ...(await usageReport(this.host.replicas.values(), req)) });
       }
       if (req.op === 'tenants') {
-        return enc({ ok: true, tenants: this.node.meta?.tenantList() ?? [] });
+        return enc({ ok: true, tenants: this.host.meta?.tenantList() ?? [] });
       }
       if (req.op === 'status') {
         return enc({
           ok: true,
-          node: this.node.cfg.nodeId,
-          az: this.node.cfg.az,
-          cells: [...this.node.replicas.values()].map((r) => ({ cell: r.cellId, ...r.raft.status(), ...this.node.hexRange(r), epoch: r.epoch })),
+          node: this.host.cfg.nodeId,
+          az: this.host.cfg.az,
+          cells: [...this.host.replicas.values()].map((r) => ({ cell: r.cellId, ...r.raft.status(), ...this.host.hexRange(r), epoch: r.epoch })),
         });
       }
       if (req.op === 'transfer' && req.cell && req.to) {
-        this.node.replicas.get(req.cell)?.raft.transferLeadership(req.to);
-        this.node.schedulePump();
+        this.host.replicas.get(req.cell)?.raft.transferLeadership(req.to);
+        this.host.schedulePump();
         return enc({ ok: true });
       }
       return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer or backupSnapshot/backupLog/backupChunk/backupEnd' });
