@@ -1,26 +1,32 @@
 // Cell requests arriving over NATS: validation, routing to the replica, writes through Raft,
-// reads at the asked consistency, scans; plus the node's small admin surface and the leader's
-// expired-key sweeper.
+// reads at the asked consistency, scans. It also holds the node's admin API (admin-api.ts) and
+// the leader's expired-key sweeper (expiry-sweeper.ts), which the node reaches through it.
 
-import { createHash } from 'node:crypto';
 import type { CellOp, CellRequest, CellResponse, OpResult, ScanItem, WriteCommand } from '../../shared/cell-protocol.js';
 import { KvError } from '../../shared/errors.js';
-import { MAX_KEY_BYTES, compareBytes, namespacedKey, splitNamespacedKey, tenantPrefix, tenantRangeEnd, validateTenant } from '../../shared/keys.js';
+import {
+  MAX_KEY_BYTES,
+  compareBytes,
+  inKeyRange,
+  namespacedKey,
+  splitNamespacedKey,
+  tenantPrefix,
+  tenantRangeEnd,
+  validateTenant,
+} from '../../shared/keys.js';
 import { decodeCellRequest, encodeCellResponse } from '../../shared/codec/index.js';
 import { META_CELL_ID } from '../../shared/directory.js';
 import { isLive } from '../kv/kv-apply.js';
-import { dataKeyToNs, dataRange, expiryKeyToNs, expiryRangeUntil, usageRange } from '../kv/data-keys.js';
+import { dataKeyToNs, dataRange } from '../kv/data-keys.js';
 import { decodeStoredValue } from '../kv/value-codec.js';
-import { dedupeCutoffCommand } from '../kv/cell-data.js';
 import type { Replica, WriteWaiter } from './replica.js';
 import { traceIdOf, type CellTracing, type RequestTrace } from './tracing.js';
 import type { Logger } from './log.js';
-import { MetaCommandSchema, type MetaState } from './meta.js';
 import type { NodeConfig } from './config.js';
 import type { NodeMetrics } from './metrics.js';
-import type { NodeDb } from '../storage/node-db.js';
-import { usageReport } from './usage-report.js';
-import { BackupAdmin, type BackupAdminRequest, type BackupHost } from './backup-admin.js';
+import { AdminApi, type AdminHost } from './admin-api.js';
+import { DedupePolicy, type DedupePolicyHost } from './dedupe-policy.js';
+import { ExpirySweeper, type ExpiryHost } from './expiry-sweeper.js';
 
 const MAX_OPS_PER_REQUEST = 1000;
 const MAX_SCAN_LIMIT = 10_000;
@@ -48,40 +54,29 @@ function okResponse(results: OpResult[], index: number, extra: Partial<CellRespo
   return { status: 'ok', code: null, message: '', leaderHint: '', results, scanItems: [], scanResumeKey: null, index: BigInt(index), staleAgeMs: 0, ...extra };
 }
 
-function inRange(r: Replica, nsKey: Uint8Array): boolean {
-  return compareBytes(nsKey, r.range.start) >= 0 && (r.range.end === null || compareBytes(nsKey, r.range.end) < 0);
-}
-
-/** What the handler needs from its node (CellNode provides it). */
-export interface RequestHost extends BackupHost {
+/** What the handler (and the parts it holds) needs from its node (CellNode provides it). */
+export interface RequestHost extends AdminHost, ExpiryHost, DedupePolicyHost {
   readonly cfg: Pick<
     NodeConfig,
     'nodeId' | 'az' | 'maxValueBytes' | 'requestTimeoutMs' | 'expiryBatch' | 'dedupeRetentionMs' | 'dedupeMaxEntries'
   >;
-  readonly replicas: ReadonlyMap<string, Replica>;
-  readonly db: Pick<NodeDb, 'kv' | 'pinnedView'>;
+  readonly db: AdminHost['db'] & ExpiryHost['db'];
   readonly tracing: CellTracing | null;
   readonly metrics: Pick<NodeMetrics, 'requests'>;
-  readonly meta: Pick<MetaState, 'tenantList'> | null;
-  /** Lets the Raft loop run soon (after a proposal or a queued read). */
-  schedulePump(): void;
-  /** Proposes a meta command on the meta leader; see CellNode.proposeMeta. */
-  proposeMeta(json: string): Promise<void>;
 }
 
 export class RequestHandler {
-  private readonly expiring = new Set<string>();
-  private readonly dedupeWindow = new Map<string, { at: number; added: number }>();
   /** The SERVER span of each traced request in flight (only filled when tracing is on). */
   private readonly traces = new WeakMap<CellRequest, RequestTrace>();
-  /** Backup snapshots and log pages (backup-admin.ts). */
-  private readonly backup: BackupAdmin;
+  private readonly adminApi: AdminApi;
+  private readonly expiry: ExpirySweeper;
 
   constructor(
     private readonly host: RequestHost,
     private readonly log: Logger,
   ) {
-    this.backup = new BackupAdmin(host);
+    this.adminApi = new AdminApi(host);
+    this.expiry = new ExpirySweeper(host, new DedupePolicy(host));
   }
 
   handle(data: Uint8Array, reply: (b: Uint8Array) => void): void {
@@ -136,7 +131,7 @@ export class RequestHandler {
       throw new KvError('WRONG_RANGE', `node ${this.host.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
     }
     for (const op of req.ops) {
-      if (!inRange(r, namespacedKey(req.tenant, op.key))) {
+      if (!inKeyRange(namespacedKey(req.tenant, op.key), r.range.start, r.range.end)) {
         throw new KvError('WRONG_RANGE', `a key is outside cell ${req.cellId}; refresh the directory`);
       }
     }
@@ -251,111 +246,13 @@ export class RequestHandler {
     return this.whenReadable(r, req, req.consistency, Date.now() + this.host.cfg.requestTimeoutMs, run);
   }
 
-  /** Leader duty: propose deletes of expired keys in bounded batches, one batch in flight per cell. */
-  async sweepExpired(): Promise<void> {
-    const now = Date.now();
-    for (const r of this.host.replicas.values()) {
-      if (!r.isLeader || r.cellId === META_CELL_ID || this.expiring.has(r.cellId)) continue;
-      const keys: Uint8Array[] = [];
-      for await (const [k] of this.host.db.kv.iterator({ ...expiryRangeUntil(now), limit: this.host.cfg.expiryBatch * 4 })) {
-        const ns = expiryKeyToNs(k);
-        if (inRange(r, ns)) keys.push(ns.slice());
-        if (keys.length >= this.host.cfg.expiryBatch) break;
-      }
-      this.maybeCutDedupe(r, now);
-      if (keys.length === 0) continue;
-      this.expiring.add(r.cellId);
-      r.enqueueWrite({
-        cmd: { kind: 'expire', nowMs: now, keys },
-        resolve: () => this.expiring.delete(r.cellId),
-        reject: () => this.expiring.delete(r.cellId),
-        deadline: now + this.host.cfg.requestTimeoutMs,
-      });
-      this.host.schedulePump();
-    }
+  /** The leader's expired-key sweep (expiry-sweeper.ts); the node's expiry timer calls it. */
+  sweepExpired(): Promise<void> {
+    return this.expiry.sweep();
   }
 
-  /** Count bound of the dedupe table: past it, propose forgetting the older half of the window. */
-  private maybeCutDedupe(r: Replica, now: number): void {
-    const w = this.dedupeWindow.get(r.cellId) ?? { at: now, added: r.data.dedupeRecordsAdded };
-    if (now - w.at > this.host.cfg.dedupeRetentionMs) {
-      this.dedupeWindow.set(r.cellId, { at: now, added: r.data.dedupeRecordsAdded });
-      return;
-    }
-    this.dedupeWindow.set(r.cellId, w);
-    if (r.data.dedupeRecordsAdded - w.added <= this.host.cfg.dedupeMaxEntries) return;
-    const cutoff = now - Math.floor((now - w.at) / 2);
-    this.dedupeWindow.set(r.cellId, { at: cutoff, added: r.data.dedupeRecordsAdded - Math.floor(this.host.cfg.dedupeMaxEntries / 2) });
-    r.enqueueWrite({ cmd: { kind: 'meta', json: dedupeCutoffCommand(cutoff) }, resolve: () => {}, reject: () => {}, deadline: now + 5000 });
-  }
-
-  /**
-   * A hash of the cell's data (keys, values, metadata) and tenant usage counters at one applied
-   * index, so replicas can be compared. Retried while applies move underneath it (bounded).
-   */
-  private async digest(cellId: string): Promise<{ cell: string; applied: number; digest: string; keys: number }> {
-    const r = this.host.replicas.get(cellId);
-    if (!r) throw new KvError('NOT_FOUND', `node ${this.host.cfg.nodeId} has no replica of cell ${cellId}`);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      await this.host.flushAll(false);
-      const before = r.data.applied.index;
-      const h = createHash('sha256');
-      let keys = 0;
-      for await (const [k, v] of this.host.db.kv.iterator(dataRange(r.range.start, r.range.end))) {
-        h.update(k);
-        h.update(v);
-        keys++;
-      }
-      // Usage counters must agree too (they are state-machine data); `keys` counts data only.
-      for await (const [k, v] of this.host.db.kv.iterator(usageRange(cellId))) {
-        h.update(k);
-        h.update(v);
-      }
-      if (r.data.applied.index === before) return { cell: cellId, applied: before, digest: h.digest('hex'), keys };
-      await new Promise((res) => setTimeout(res, 10));
-    }
-    throw new KvError('UNAVAILABLE', `cell ${cellId} kept applying; retry the digest when writes stop`);
-  }
-
-  /** Admin requests (JSON): meta proposals forwarded by other nodes, status, leader transfer. */
-  async admin(data: Uint8Array): Promise<Uint8Array> {
-    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-    try {
-      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string };
-      if (BackupAdmin.handles(req.op)) return enc(await this.backup.handle(req as BackupAdminRequest));
-      if (req.op === 'meta' && typeof req.json === 'string') {
-        // Validated here so a malformed command never enters the meta log.
-        const parsed = MetaCommandSchema.safeParse(JSON.parse(req.json));
-        if (!parsed.success) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: parsed.error.message });
-        await this.host.proposeMeta(req.json);
-        return enc({ ok: true });
-      }
-      if (req.op === 'digest' && req.cell) {
-        return enc({ ok: true, ...(await this.digest(req.cell)) });
-      }
-      if (req.op === 'usage') {
-        return enc({ ok: true, node: this.host.cfg.nodeId, ...(await usageReport(this.host.replicas.values(), req)) });
-      }
-      if (req.op === 'tenants') {
-        return enc({ ok: true, tenants: this.host.meta?.tenantList() ?? [] });
-      }
-      if (req.op === 'status') {
-        return enc({
-          ok: true,
-          node: this.host.cfg.nodeId,
-          az: this.host.cfg.az,
-          cells: [...this.host.replicas.values()].map((r) => ({ cell: r.cellId, ...r.raft.status(), ...this.host.hexRange(r), epoch: r.epoch })),
-        });
-      }
-      if (req.op === 'transfer' && req.cell && req.to) {
-        this.host.replicas.get(req.cell)?.raft.transferLeadership(req.to);
-        this.host.schedulePump();
-        return enc({ ok: true });
-      }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer or backupSnapshot/backupLog/backupChunk/backupEnd' });
-    } catch (e) {
-      const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
-      return enc({ ok: false, code, message: (e as Error).message });
-    }
+  /** The node's admin requests (admin-api.ts). */
+  admin(data: Uint8Array): Promise<Uint8Array> {
+    return this.adminApi.handle(data);
   }
 }
