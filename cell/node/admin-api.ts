@@ -95,7 +95,7 @@ export class AdminApi {
         h.update(v);
       }
       if (r.data.applied.index === before) return { cell: cellId, applied: before, digest: h.digest('hex'), keys };
-      await new Promise((res) => setTimeout(res, 10));
+      await this.host.clock.sleep(10);
     }
     throw new KvError('UNAVAILABLE', `cell ${cellId} kept applying; retry the digest when writes stop`);
   }

@@ -20,6 +20,7 @@ import { decodeAppliedState } from '../kv/value-codec.js';
 import { encodeLogFrames } from '../backup/format.js';
 import type { BlobRef } from '../backup/chunks.js';
 import type { NodeDb } from '../storage/node-db.js';
+import type { NodeClock, TimerHandle } from './clock.js';
 import type { NodeConfig } from './config.js';
 import type { Replica } from './replica.js';
 import { buildSnapshotData } from './snapshots.js';
@@ -53,6 +54,8 @@ export interface BackupHost {
   readonly cfg: Pick<NodeConfig, 'nodeId'>;
   readonly replicas: ReadonlyMap<string, Replica>;
   readonly db: Pick<NodeDb, 'pinnedView'>;
+  /** Time and timers (virtual in the whole-node simulation). */
+  readonly clock: NodeClock;
   /** Writes everything staged (synced or not); see CellNode.flushAll. */
   flushAll(sync: boolean): Promise<void>;
   hexRange(r: Replica): { start: string; end: string | null };
@@ -61,7 +64,7 @@ export interface BackupHost {
 export class BackupAdmin {
   private readonly blobs = new Map<string, Blob>();
   /** Runs while blobs are held, so an abandoned backup's memory is freed without a next request. */
-  private sweeper: NodeJS.Timeout | null = null;
+  private sweeper: TimerHandle | null = null;
 
   constructor(private readonly host: BackupHost) {}
 
@@ -70,7 +73,7 @@ export class BackupAdmin {
   }
 
   async handle(req: BackupAdminRequest): Promise<Record<string, unknown>> {
-    this.expire(Date.now());
+    this.expire(this.host.clock.now());
     switch (req.op) {
       case 'backupSnapshot':
         return this.snapshot(req);
@@ -99,7 +102,7 @@ export class BackupAdmin {
     // Write what was applied so far first: the pinned state is then at most moments old.
     await this.host.flushAll(false);
     const pin = this.host.db.pinnedView();
-    const capturedAtMs = Date.now();
+    const capturedAtMs = this.host.clock.now();
     try {
       const raw = await pin.get(appliedKey(r.cellId));
       if (!raw) throw new KvError('UNAVAILABLE', `cell ${r.cellId} has applied nothing yet; retry shortly`);
@@ -154,7 +157,7 @@ export class BackupAdmin {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > b.data.length) throw new KvError('INVALID_ARGUMENT', `offset must be 0..${b.data.length}`);
     const size = Math.min(MAX_CHUNK_BYTES, Math.max(1024, req.chunkBytes ?? MAX_CHUNK_BYTES));
     const end = Math.min(b.data.length, offset + size);
-    b.lastUsedMs = Date.now();
+    b.lastUsedMs = this.host.clock.now();
     return { ok: true, offset, next: end, done: end === b.data.length, data: Buffer.from(b.data.buffer, b.data.byteOffset + offset, end - offset).toString('base64') };
   }
 
@@ -164,15 +167,18 @@ export class BackupAdmin {
     if (data.length <= MAX_CHUNK_BYTES) return { blob: null, bytes: data.length, sha256, inline: Buffer.from(data).toString('base64') };
     if (this.blobs.size >= MAX_BLOBS) throw new KvError('OVERLOADED', `node ${this.host.cfg.nodeId} already serves ${MAX_BLOBS} backup blobs; retry when a backup finished`);
     const id = randomUUID();
-    this.blobs.set(id, { data, lastUsedMs: Date.now() });
-    this.sweeper ??= setInterval(() => this.expire(Date.now()), 10_000).unref();
+    this.blobs.set(id, { data, lastUsedMs: this.host.clock.now() });
+    if (this.sweeper === null) {
+      this.sweeper = this.host.clock.every(10_000, () => this.expire(this.host.clock.now()));
+      this.sweeper.unref?.();
+    }
     return { blob: id, bytes: data.length, sha256, inline: null };
   }
 
   private expire(now: number): void {
     for (const [id, b] of this.blobs) if (now - b.lastUsedMs > BLOB_IDLE_MS) this.blobs.delete(id);
     if (this.blobs.size === 0 && this.sweeper !== null) {
-      clearInterval(this.sweeper);
+      this.sweeper.cancel();
       this.sweeper = null;
     }
   }

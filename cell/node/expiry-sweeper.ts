@@ -7,6 +7,7 @@ import { META_CELL_ID } from '../../shared/directory.js';
 import { inKeyRange } from '../../shared/keys.js';
 import { expiryKeyToNs, expiryRangeUntil } from '../kv/data-keys.js';
 import type { KvDb } from '../kv/kv-db.js';
+import type { NodeClock } from './clock.js';
 import type { NodeConfig } from './config.js';
 import type { DedupePolicy } from './dedupe-policy.js';
 import type { Replica } from './replica.js';
@@ -16,6 +17,7 @@ export interface ExpiryHost {
   readonly cfg: Pick<NodeConfig, 'expiryBatch' | 'requestTimeoutMs'>;
   readonly replicas: ReadonlyMap<string, Replica>;
   readonly db: { readonly kv: KvDb };
+  readonly clock: NodeClock;
   /** Lets the Raft loop run soon (after a proposal). */
   schedulePump(): void;
 }
@@ -31,7 +33,7 @@ export class ExpirySweeper {
 
   /** Leader duty: propose deletes of expired keys in bounded batches, one batch in flight per cell. */
   async sweep(): Promise<void> {
-    const now = Date.now();
+    const now = this.host.clock.now();
     const { cfg } = this.host;
     for (const r of this.host.replicas.values()) {
       if (!r.isLeader || r.cellId === META_CELL_ID || this.expiring.has(r.cellId)) continue;

@@ -164,9 +164,9 @@ export class RequestHandler {
       const hint = r.raft.status().leader ?? '';
       throw new KvError('NOT_LEADER', `node ${this.host.cfg.nodeId} does not lead cell ${r.cellId}`, { leaderHint: hint });
     }
-    const cmd: WriteCommand = { kind: 'write', requestId: req.requestId, tenant: req.tenant, nowMs: Date.now(), atomic: req.atomic, ops };
+    const cmd: WriteCommand = { kind: 'write', requestId: req.requestId, tenant: req.tenant, nowMs: this.host.clock.now(), atomic: req.atomic, ops };
     return new Promise((resolve, reject) => {
-      const w: WriteWaiter = { cmd, resolve, reject, deadline: Date.now() + this.host.cfg.requestTimeoutMs };
+      const w: WriteWaiter = { cmd, resolve, reject, deadline: this.host.clock.now() + this.host.cfg.requestTimeoutMs };
       const rt = this.host.tracing === null ? undefined : this.traces.get(req);
       r.enqueueWrite(rt === undefined ? w : rt.traceWrite(w));
       this.host.schedulePump();
@@ -174,9 +174,9 @@ export class RequestHandler {
   }
 
   private read(r: Replica, req: CellRequest, ops: CellOp[], consistency: CellRequest['consistency']): Promise<{ results: OpResult[]; index: number; staleAgeMs: number }> {
-    const deadline = Date.now() + this.host.cfg.requestTimeoutMs;
+    const deadline = this.host.clock.now() + this.host.cfg.requestTimeoutMs;
     const run = async (applied: number, staleAgeMs: number) => {
-      const now = Date.now();
+      const now = this.host.clock.now();
       const results: OpResult[] = [];
       for (const op of ops) {
         const v = await r.data.read(namespacedKey(req.tenant, op.key));
@@ -198,7 +198,7 @@ export class RequestHandler {
       } else if (consistency === 'session') {
         r.whenApplied(Number(req.sessionIndex), waiter);
       } else {
-        const age = r.isLeader ? 0 : Math.max(0, Date.now() - r.lastLeaderContactMs);
+        const age = r.isLeader ? 0 : Math.max(0, this.host.clock.now() - r.lastLeaderContactMs);
         if (req.maxStalenessMs > 0 && age > req.maxStalenessMs) {
           reject(new KvError('UNAVAILABLE', `replica is ${age}ms behind its leader, more than max_staleness; retry or read from another replica`));
           return;
@@ -222,7 +222,7 @@ export class RequestHandler {
       let resume: Uint8Array | null = null;
       let bytes = 0;
       if (compareBytes(lo, hi) < 0) {
-        const now = Date.now();
+        const now = this.host.clock.now();
         for await (const [k, v] of this.host.db.kv.iterator(dataRange(lo, hi))) {
           const sv = decodeStoredValue(v);
           if (!isLive(sv, now)) continue;
@@ -243,7 +243,7 @@ export class RequestHandler {
       }
       return okResponse([], applied, { scanItems: items, scanResumeKey: resume, staleAgeMs });
     };
-    return this.whenReadable(r, req, req.consistency, Date.now() + this.host.cfg.requestTimeoutMs, run);
+    return this.whenReadable(r, req, req.consistency, this.host.clock.now() + this.host.cfg.requestTimeoutMs, run);
   }
 
   /** The leader's expired-key sweep (expiry-sweeper.ts); the node's expiry timer calls it. */
