@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { KvError } from '../../shared/errors.js';
-import { dataRange, usageRange } from '../kv/data-keys.js';
+import { dataRange, usageRange } from '../storage/records.js';
 import type { NodeDb } from '../storage/node-db.js';
 import { BackupAdmin, type BackupAdminRequest, type BackupHost } from './backup-admin.js';
 import type { NodeConfig } from './config.js';

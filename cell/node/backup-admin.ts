@@ -15,8 +15,7 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { KvError } from '../../shared/errors.js';
-import { appliedKey } from '../kv/data-keys.js';
-import { decodeAppliedState } from '../kv/value-codec.js';
+import { appliedKey, decodeAppliedState } from '../storage/records.js';
 import { encodeLogFrames } from '../backup/format.js';
 import type { BlobRef } from '../backup/chunks.js';
 import type { NodeDb } from '../storage/node-db.js';

@@ -5,7 +5,7 @@
 
 import { META_CELL_ID } from '../../shared/directory.js';
 import { inKeyRange } from '../../shared/keys.js';
-import { expiryKeyToNs, expiryRangeUntil } from '../kv/data-keys.js';
+import { expiryKeyToNs, expiryRangeUntil } from '../storage/records.js';
 import type { KvDb } from '../kv/kv-db.js';
 import type { NodeClock } from './clock.js';
 import type { NodeConfig } from './config.js';

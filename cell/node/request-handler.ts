@@ -17,8 +17,7 @@ import {
 import { decodeCellRequest, encodeCellResponse } from '../../shared/codec/index.js';
 import { META_CELL_ID } from '../../shared/directory.js';
 import { isLive } from '../kv/kv-apply.js';
-import { dataKeyToNs, dataRange } from '../kv/data-keys.js';
-import { decodeStoredValue } from '../kv/value-codec.js';
+import { dataKeyToNs, dataRange, decodeStoredValue } from '../storage/records.js';
 import type { Replica, WriteWaiter } from './replica.js';
 import { traceIdOf, type CellTracing, type RequestTrace } from './tracing.js';
 import type { Logger } from './log.js';
