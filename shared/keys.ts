@@ -63,6 +63,11 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array | null {
   return null;
 }
 
+/** Whether `key` lies in [start, end); end null = unbounded. */
+export function inKeyRange(key: Uint8Array, start: Uint8Array, end: Uint8Array | null): boolean {
+  return compareBytes(key, start) >= 0 && (end === null || compareBytes(key, end) < 0);
+}
+
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {

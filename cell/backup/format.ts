@@ -15,8 +15,7 @@ import { z } from 'zod';
 import { decodeLogRecord, encodeLogRecord } from '../raft/codec.js';
 import { BinaryReader, BinaryWriter } from '../../shared/codec/index.js';
 import type { Entry } from '../raft/types.js';
-import { decodeAppliedState, decodeCellEntryPayload } from '../kv/value-codec.js';
-import { appliedKey } from '../kv/data-keys.js';
+import { appliedKey, decodeAppliedState, decodeCellEntryPayload } from '../storage/records.js';
 import { BackupError } from './errors.js';
 
 export const FORMAT = 'cellkv-backup';

@@ -19,7 +19,7 @@ import { openNodeDb, type BatchOp, type NodeDb } from '../storage/node-db.js';
 import { RaftLogStore } from '../storage/raft-log-store.js';
 import { ReplicaRegistry } from '../node/replica-registry.js';
 import { snapshotInstallOps } from '../node/snapshots.js';
-import { metaDocKey, metaDocRange } from '../kv/data-keys.js';
+import { metaDocKey, metaDocRange } from '../storage/records.js';
 import { META_CELL_ID, bytesOfHex, type CellDescriptor } from '../../shared/directory.js';
 import { BackupError } from './errors.js';
 import { planRestore, replayLogs, type CellPlan, type ReplayResult } from './replay.js';

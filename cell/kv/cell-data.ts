@@ -7,36 +7,28 @@ import { assert } from '../../shared/assert.js';
 import type { ConfState, Entry } from '../raft/types.js';
 import type { CellEntryPayload, OpResult, WriteCommand } from '../../shared/cell-protocol.js';
 import {
+  appliedKey,
+  dataKey,
   decodeAppliedState,
   decodeCellEntryPayload,
   decodeDedupeRecord,
   decodeStoredValue,
-  encodeAppliedState,
-  encodeDedupeRecord,
-  encodeStoredValue,
-  type StoredValue,
-} from './value-codec.js';
-import {
-  appliedKey,
-  dataKey,
   dedupeAgeKey,
   dedupeAgeRange,
   dedupeKey,
+  encodeAppliedState,
+  encodeDedupeRecord,
+  encodeStoredValue,
   expiryKey,
   parseDedupeAgeKey,
-} from './data-keys.js';
+  type AppliedState,
+  type StoredValue,
+} from '../storage/records.js';
 import { namespacedKey } from '../../shared/keys.js';
 import { MAX_OPS_PER_ENTRY, applyExpire, applyWrite, type ApplyView } from './kv-apply.js';
 import type { BatchOp, KvDb } from './kv-db.js';
 import { UsageCounters } from './usage.js';
 import { DEFAULT_VALUE_CACHE_BYTES, ValueCache } from './value-cache.js';
-
-export interface AppliedState {
-  readonly index: number;
-  readonly confState: ConfState;
-  /** Dedupe records older than this (ms) are dead; raised by a replicated cutoff command. */
-  readonly dedupeCutoffMs: number;
-}
 
 export interface DedupeLimits {
   readonly retentionMs: number;

@@ -12,15 +12,21 @@
 // accounting (no marker) recounts once from its data range when the counters are first needed;
 // a recount yields exactly what the counters would have been, so replicas still agree.
 
-import { BinaryReader, BinaryWriter } from '../../shared/codec/index.js';
-import { dataRange, dataKeyToNs, usageKey, usageKeyTenant, usageMarkerKey, usageRange } from './data-keys.js';
+import {
+  USAGE_MARKER_VALUE,
+  dataKeyToNs,
+  dataRange,
+  decodeStoredValue,
+  decodeUsage,
+  encodeUsage,
+  usageKey,
+  usageKeyTenant,
+  usageMarkerKey,
+  usageRange,
+  type StoredValue,
+  type TenantUsage,
+} from '../storage/records.js';
 import type { BatchOp, KvDb } from './kv-db.js';
-import { decodeStoredValue, type StoredValue } from './value-codec.js';
-
-export interface TenantUsage {
-  readonly keys: number;
-  readonly bytes: number;
-}
 
 const tenantDecoder = new TextDecoder();
 
@@ -34,20 +40,6 @@ function split(nsKey: Uint8Array): { tenant: string; keyBytes: number } | null {
   if (sep <= 0) return null;
   return { tenant: tenantDecoder.decode(nsKey.subarray(0, sep)), keyBytes: nsKey.length - sep - 1 };
 }
-
-export function encodeUsage(u: TenantUsage): Uint8Array {
-  return new BinaryWriter().varuint(u.keys).varuint(u.bytes).finish().slice();
-}
-
-export function decodeUsage(b: Uint8Array): TenantUsage {
-  const r = new BinaryReader(b);
-  const keys = r.varuint();
-  const bytes = r.varuint();
-  r.expectEnd();
-  return { keys, bytes };
-}
-
-const MARKER_VALUE = Uint8Array.of(1);
 
 interface Loaded {
   readonly counters: Map<string, { keys: number; bytes: number }>;
@@ -158,7 +150,7 @@ export class UsageCounters {
   stage(ops: BatchOp[]): void {
     if (!this.counters) return;
     if (this.markerPending) {
-      ops.push({ type: 'put', key: usageMarkerKey(this.cellId), value: MARKER_VALUE });
+      ops.push({ type: 'put', key: usageMarkerKey(this.cellId), value: USAGE_MARKER_VALUE });
       this.markerPending = false;
     }
     for (const t of this.dirty) {

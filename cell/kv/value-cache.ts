@@ -1,7 +1,7 @@
 // The current value of a cell's recently written or read keys, bounded in bytes, so reads
 // and the apply loop's prefetch skip LevelDB for them (see the class comment for coherence).
 
-import type { StoredValue } from './value-codec.js';
+import type { StoredValue } from '../storage/records.js';
 
 /** Default bound of a cell's value cache, in (approximate) bytes. */
 export const DEFAULT_VALUE_CACHE_BYTES = 32 * 1024 * 1024;

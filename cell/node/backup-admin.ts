@@ -15,11 +15,13 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { KvError } from '../../shared/errors.js';
-import { appliedKey } from '../kv/data-keys.js';
-import { decodeAppliedState } from '../kv/value-codec.js';
+import { appliedKey, decodeAppliedState } from '../storage/records.js';
 import { encodeLogFrames } from '../backup/format.js';
 import type { BlobRef } from '../backup/chunks.js';
-import type { CellNode } from './node.js';
+import type { NodeDb } from '../storage/node-db.js';
+import type { NodeClock, TimerHandle } from './clock.js';
+import type { NodeConfig } from './config.js';
+import type { Replica } from './replica.js';
 import { buildSnapshotData } from './snapshots.js';
 
 /** Raw bytes per chunk at most; base64 makes it 4/3 larger, still far below NATS's 1 MiB. */
@@ -46,19 +48,31 @@ export interface BackupAdminRequest {
   readonly prevTerm?: number;
 }
 
+/** What backups need from the node (CellNode provides it). */
+export interface BackupHost {
+  readonly cfg: Pick<NodeConfig, 'nodeId'>;
+  readonly replicas: ReadonlyMap<string, Replica>;
+  readonly db: Pick<NodeDb, 'pinnedView'>;
+  /** Time and timers (virtual in the whole-node simulation). */
+  readonly clock: NodeClock;
+  /** Writes everything staged (synced or not); see CellNode.flushAll. */
+  flushAll(sync: boolean): Promise<void>;
+  hexRange(r: Replica): { start: string; end: string | null };
+}
+
 export class BackupAdmin {
   private readonly blobs = new Map<string, Blob>();
   /** Runs while blobs are held, so an abandoned backup's memory is freed without a next request. */
-  private sweeper: NodeJS.Timeout | null = null;
+  private sweeper: TimerHandle | null = null;
 
-  constructor(private readonly node: CellNode) {}
+  constructor(private readonly host: BackupHost) {}
 
   static handles(op: string | undefined): boolean {
     return op === 'backupSnapshot' || op === 'backupLog' || op === 'backupChunk' || op === 'backupEnd';
   }
 
   async handle(req: BackupAdminRequest): Promise<Record<string, unknown>> {
-    this.expire(Date.now());
+    this.expire(this.host.clock.now());
     switch (req.op) {
       case 'backupSnapshot':
         return this.snapshot(req);
@@ -76,18 +90,18 @@ export class BackupAdmin {
 
   private replica(cell: string | undefined) {
     if (typeof cell !== 'string') throw new KvError('INVALID_ARGUMENT', 'cell is required');
-    const r = this.node.replicas.get(cell);
-    if (!r) throw new KvError('NOT_FOUND', `node ${this.node.cfg.nodeId} has no replica of cell ${cell}`);
+    const r = this.host.replicas.get(cell);
+    if (!r) throw new KvError('NOT_FOUND', `node ${this.host.cfg.nodeId} has no replica of cell ${cell}`);
     return r;
   }
 
   private async snapshot(req: BackupAdminRequest): Promise<Record<string, unknown>> {
     const r = this.replica(req.cell);
-    if (!this.node.db.pinnedView) throw new KvError('UNAVAILABLE', 'this node database cannot pin a read view');
+    if (!this.host.db.pinnedView) throw new KvError('UNAVAILABLE', 'this node database cannot pin a read view');
     // Write what was applied so far first: the pinned state is then at most moments old.
-    await this.node.flushAll(false);
-    const pin = this.node.db.pinnedView();
-    const capturedAtMs = Date.now();
+    await this.host.flushAll(false);
+    const pin = this.host.db.pinnedView();
+    const capturedAtMs = this.host.clock.now();
     try {
       const raw = await pin.get(appliedKey(r.cellId));
       if (!raw) throw new KvError('UNAVAILABLE', `cell ${r.cellId} has applied nothing yet; retry shortly`);
@@ -97,12 +111,12 @@ export class BackupAdmin {
       const data = await buildSnapshotData(pin, r.cellId, r.range);
       return {
         ok: true,
-        node: this.node.cfg.nodeId,
+        node: this.host.cfg.nodeId,
         cell: r.cellId,
         index: applied.index,
         term,
         epoch: r.epoch,
-        ...this.node.hexRange(r),
+        ...this.host.hexRange(r),
         capturedAtMs,
         ...this.keep(data),
       };
@@ -117,9 +131,9 @@ export class BackupAdmin {
     if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 1) throw new KvError('INVALID_ARGUMENT', 'from must be a log index >= 1');
     const commit = r.log.hardState().commit;
     const firstIndex = r.log.firstIndex();
-    const base = { ok: true, node: this.node.cfg.nodeId, cell: r.cellId, commit, firstIndex, epoch: r.epoch, ...this.node.hexRange(r) };
+    const base = { ok: true, node: this.host.cfg.nodeId, cell: r.cellId, commit, firstIndex, epoch: r.epoch, ...this.host.hexRange(r) };
     if (from < firstIndex) {
-      return { ok: false, code: 'LOG_COMPACTED', message: `cell ${r.cellId}: entries before ${firstIndex} are compacted on ${this.node.cfg.nodeId}`, firstIndex };
+      return { ok: false, code: 'LOG_COMPACTED', message: `cell ${r.cellId}: entries before ${firstIndex} are compacted on ${this.host.cfg.nodeId}`, firstIndex };
     }
     // Same Raft history as the base backup: the entry before `from` must have the base's term.
     if (typeof req.prevTerm === 'number') {
@@ -142,7 +156,7 @@ export class BackupAdmin {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > b.data.length) throw new KvError('INVALID_ARGUMENT', `offset must be 0..${b.data.length}`);
     const size = Math.min(MAX_CHUNK_BYTES, Math.max(1024, req.chunkBytes ?? MAX_CHUNK_BYTES));
     const end = Math.min(b.data.length, offset + size);
-    b.lastUsedMs = Date.now();
+    b.lastUsedMs = this.host.clock.now();
     return { ok: true, offset, next: end, done: end === b.data.length, data: Buffer.from(b.data.buffer, b.data.byteOffset + offset, end - offset).toString('base64') };
   }
 
@@ -150,17 +164,20 @@ export class BackupAdmin {
   private keep(data: Uint8Array): BlobRef {
     const sha256 = createHash('sha256').update(data).digest('hex');
     if (data.length <= MAX_CHUNK_BYTES) return { blob: null, bytes: data.length, sha256, inline: Buffer.from(data).toString('base64') };
-    if (this.blobs.size >= MAX_BLOBS) throw new KvError('OVERLOADED', `node ${this.node.cfg.nodeId} already serves ${MAX_BLOBS} backup blobs; retry when a backup finished`);
+    if (this.blobs.size >= MAX_BLOBS) throw new KvError('OVERLOADED', `node ${this.host.cfg.nodeId} already serves ${MAX_BLOBS} backup blobs; retry when a backup finished`);
     const id = randomUUID();
-    this.blobs.set(id, { data, lastUsedMs: Date.now() });
-    this.sweeper ??= setInterval(() => this.expire(Date.now()), 10_000).unref();
+    this.blobs.set(id, { data, lastUsedMs: this.host.clock.now() });
+    if (this.sweeper === null) {
+      this.sweeper = this.host.clock.every(10_000, () => this.expire(this.host.clock.now()));
+      this.sweeper.unref?.();
+    }
     return { blob: id, bytes: data.length, sha256, inline: null };
   }
 
   private expire(now: number): void {
     for (const [id, b] of this.blobs) if (now - b.lastUsedMs > BLOB_IDLE_MS) this.blobs.delete(id);
     if (this.blobs.size === 0 && this.sweeper !== null) {
-      clearInterval(this.sweeper);
+      this.sweeper.cancel();
       this.sweeper = null;
     }
   }

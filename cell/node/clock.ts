@@ -6,6 +6,11 @@ import { setTimeout as sleepReal } from 'node:timers/promises';
 
 export interface TimerHandle {
   cancel(): void;
+  /**
+   * Lets the process exit while only this timer is pending (a housekeeping timer must not hold
+   * a stopping process open). Real timers have it; a virtual clock may leave it out.
+   */
+  unref?(): void;
 }
 
 export interface NodeClock {
@@ -24,11 +29,11 @@ export const systemClock: NodeClock = {
   now: () => Date.now(),
   every(ms, fn) {
     const t = setInterval(fn, ms);
-    return { cancel: () => clearInterval(t) };
+    return { cancel: () => clearInterval(t), unref: () => void t.unref() };
   },
   after(ms, fn) {
     const t = setTimeout(fn, ms);
-    return { cancel: () => clearTimeout(t) };
+    return { cancel: () => clearTimeout(t), unref: () => void t.unref() };
   },
   soon(fn) {
     setImmediate(fn);

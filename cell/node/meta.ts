@@ -4,7 +4,7 @@
 
 import { z } from 'zod';
 import type { CellDescriptor, Directory, NodeRecord } from '../../shared/directory.js';
-import { metaDocKey, metaDocRange } from '../kv/data-keys.js';
+import { metaDocKey, metaDocName, metaDocRange } from '../storage/records.js';
 import type { BatchOp, KvDb } from '../kv/kv-db.js';
 
 const Replica = z.object({ node: z.string(), az: z.string(), role: z.enum(['voter', 'learner']) });
@@ -47,7 +47,7 @@ export class MetaState {
 
   async load(db: KvDb): Promise<void> {
     for await (const [k, v] of db.iterator(metaDocRange(this.cellId))) {
-      const doc = decoder.decode(k.subarray(2 + this.cellId.length));
+      const doc = metaDocName(this.cellId, k);
       const json = JSON.parse(decoder.decode(v)) as unknown;
       if (doc === 'cells') this.cells = z.array(Cell).parse(json);
       if (doc.startsWith('tenant/')) {

@@ -1,24 +1,31 @@
 // Cell requests arriving over NATS: validation, routing to the replica, writes through Raft,
-// reads at the asked consistency, scans; plus the node's small admin surface and the leader's
-// expired-key sweeper.
+// reads at the asked consistency, scans. It also holds the node's admin API (admin-api.ts) and
+// the leader's expired-key sweeper (expiry-sweeper.ts), which the node reaches through it.
 
-import { createHash } from 'node:crypto';
 import type { CellOp, CellRequest, CellResponse, OpResult, ScanItem, WriteCommand } from '../../shared/cell-protocol.js';
 import { KvError } from '../../shared/errors.js';
-import { MAX_KEY_BYTES, compareBytes, namespacedKey, splitNamespacedKey, tenantPrefix, tenantRangeEnd, validateTenant } from '../../shared/keys.js';
+import {
+  MAX_KEY_BYTES,
+  compareBytes,
+  inKeyRange,
+  namespacedKey,
+  splitNamespacedKey,
+  tenantPrefix,
+  tenantRangeEnd,
+  validateTenant,
+} from '../../shared/keys.js';
 import { decodeCellRequest, encodeCellResponse } from '../../shared/codec/index.js';
 import { META_CELL_ID } from '../../shared/directory.js';
 import { isLive } from '../kv/kv-apply.js';
-import { dataKeyToNs, dataRange, expiryKeyToNs, expiryRangeUntil, usageRange } from '../kv/data-keys.js';
-import { decodeStoredValue } from '../kv/value-codec.js';
-import { dedupeCutoffCommand } from '../kv/cell-data.js';
-import type { CellNode } from './node.js';
+import { dataKeyToNs, dataRange, decodeStoredValue } from '../storage/records.js';
 import type { Replica, WriteWaiter } from './replica.js';
-import { traceIdOf, type RequestTrace } from './tracing.js';
+import { traceIdOf, type CellTracing, type RequestTrace } from './tracing.js';
 import type { Logger } from './log.js';
-import { MetaCommandSchema } from './meta.js';
-import { usageReport } from './usage-report.js';
-import { BackupAdmin, type BackupAdminRequest } from './backup-admin.js';
+import type { NodeConfig } from './config.js';
+import type { NodeMetrics } from './metrics.js';
+import { AdminApi, type AdminHost } from './admin-api.js';
+import { DedupePolicy, type DedupePolicyHost } from './dedupe-policy.js';
+import { ExpirySweeper, type ExpiryHost } from './expiry-sweeper.js';
 
 const MAX_OPS_PER_REQUEST = 1000;
 const MAX_SCAN_LIMIT = 10_000;
@@ -46,23 +53,29 @@ function okResponse(results: OpResult[], index: number, extra: Partial<CellRespo
   return { status: 'ok', code: null, message: '', leaderHint: '', results, scanItems: [], scanResumeKey: null, index: BigInt(index), staleAgeMs: 0, ...extra };
 }
 
-function inRange(r: Replica, nsKey: Uint8Array): boolean {
-  return compareBytes(nsKey, r.range.start) >= 0 && (r.range.end === null || compareBytes(nsKey, r.range.end) < 0);
+/** What the handler (and the parts it holds) needs from its node (CellNode provides it). */
+export interface RequestHost extends AdminHost, ExpiryHost, DedupePolicyHost {
+  readonly cfg: Pick<
+    NodeConfig,
+    'nodeId' | 'az' | 'maxValueBytes' | 'requestTimeoutMs' | 'expiryBatch' | 'dedupeRetentionMs' | 'dedupeMaxEntries'
+  >;
+  readonly db: AdminHost['db'] & ExpiryHost['db'];
+  readonly tracing: CellTracing | null;
+  readonly metrics: Pick<NodeMetrics, 'requests'>;
 }
 
 export class RequestHandler {
-  private readonly expiring = new Set<string>();
-  private readonly dedupeWindow = new Map<string, { at: number; added: number }>();
   /** The SERVER span of each traced request in flight (only filled when tracing is on). */
   private readonly traces = new WeakMap<CellRequest, RequestTrace>();
-  /** Backup snapshots and log pages (backup-admin.ts). */
-  private readonly backup: BackupAdmin;
+  private readonly adminApi: AdminApi;
+  private readonly expiry: ExpirySweeper;
 
   constructor(
-    private readonly node: CellNode,
+    private readonly host: RequestHost,
     private readonly log: Logger,
   ) {
-    this.backup = new BackupAdmin(node);
+    this.adminApi = new AdminApi(host);
+    this.expiry = new ExpirySweeper(host, new DedupePolicy(host));
   }
 
   handle(data: Uint8Array, reply: (b: Uint8Array) => void): void {
@@ -74,7 +87,7 @@ export class RequestHandler {
       return;
     }
     // Tracing off: one null check, nothing else per request.
-    const rt = this.node.tracing === null ? null : this.node.tracing.startRequest(req);
+    const rt = this.host.tracing === null ? null : this.host.tracing.startRequest(req);
     if (rt !== null) this.traces.set(req, rt);
     this.process(req)
       .catch((e: unknown) => {
@@ -84,7 +97,7 @@ export class RequestHandler {
       })
       .then((resp) => {
         rt?.end(resp);
-        this.node.metrics.requests.inc({ outcome: resp.status === 'ok' ? 'ok' : (resp.code ?? 'error') });
+        this.host.metrics.requests.inc({ outcome: resp.status === 'ok' ? 'ok' : (resp.code ?? 'error') });
         reply(encodeCellResponse(resp));
       });
   }
@@ -97,8 +110,8 @@ export class RequestHandler {
     for (const op of req.ops) {
       if (op.key.length < 1 || op.key.length > MAX_KEY_BYTES) throw new KvError('INVALID_ARGUMENT', `key must be 1..${MAX_KEY_BYTES} bytes`);
       if (op.op === 'put') {
-        if (op.value.length > this.node.cfg.maxValueBytes) {
-          throw new KvError('PAYLOAD_TOO_LARGE', `value is ${op.value.length} bytes; the limit is ${this.node.cfg.maxValueBytes}`);
+        if (op.value.length > this.host.cfg.maxValueBytes) {
+          throw new KvError('PAYLOAD_TOO_LARGE', `value is ${op.value.length} bytes; the limit is ${this.host.cfg.maxValueBytes}`);
         }
         if (op.ttlMs !== null && (!Number.isInteger(op.ttlMs) || op.ttlMs < 1 || op.ttlMs > MAX_TTL_MS)) {
           throw new KvError('INVALID_ARGUMENT', `ttl must be 1ms..${MAX_TTL_MS}ms`);
@@ -112,12 +125,12 @@ export class RequestHandler {
 
   async process(req: CellRequest): Promise<CellResponse> {
     this.validate(req);
-    const r = this.node.replicas.get(req.cellId);
+    const r = this.host.replicas.get(req.cellId);
     if (!r || req.cellId === META_CELL_ID) {
-      throw new KvError('WRONG_RANGE', `node ${this.node.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
+      throw new KvError('WRONG_RANGE', `node ${this.host.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
     }
     for (const op of req.ops) {
-      if (!inRange(r, namespacedKey(req.tenant, op.key))) {
+      if (!inKeyRange(namespacedKey(req.tenant, op.key), r.range.start, r.range.end)) {
         throw new KvError('WRONG_RANGE', `a key is outside cell ${req.cellId}; refresh the directory`);
       }
     }
@@ -148,21 +161,21 @@ export class RequestHandler {
   private write(r: Replica, req: CellRequest, ops: CellOp[]): Promise<{ results: OpResult[]; index: number }> {
     if (!r.isLeader) {
       const hint = r.raft.status().leader ?? '';
-      throw new KvError('NOT_LEADER', `node ${this.node.cfg.nodeId} does not lead cell ${r.cellId}`, { leaderHint: hint });
+      throw new KvError('NOT_LEADER', `node ${this.host.cfg.nodeId} does not lead cell ${r.cellId}`, { leaderHint: hint });
     }
-    const cmd: WriteCommand = { kind: 'write', requestId: req.requestId, tenant: req.tenant, nowMs: Date.now(), atomic: req.atomic, ops };
+    const cmd: WriteCommand = { kind: 'write', requestId: req.requestId, tenant: req.tenant, nowMs: this.host.clock.now(), atomic: req.atomic, ops };
     return new Promise((resolve, reject) => {
-      const w: WriteWaiter = { cmd, resolve, reject, deadline: Date.now() + this.node.cfg.requestTimeoutMs };
-      const rt = this.node.tracing === null ? undefined : this.traces.get(req);
+      const w: WriteWaiter = { cmd, resolve, reject, deadline: this.host.clock.now() + this.host.cfg.requestTimeoutMs };
+      const rt = this.host.tracing === null ? undefined : this.traces.get(req);
       r.enqueueWrite(rt === undefined ? w : rt.traceWrite(w));
-      this.node.schedulePump();
+      this.host.schedulePump();
     });
   }
 
   private read(r: Replica, req: CellRequest, ops: CellOp[], consistency: CellRequest['consistency']): Promise<{ results: OpResult[]; index: number; staleAgeMs: number }> {
-    const deadline = Date.now() + this.node.cfg.requestTimeoutMs;
+    const deadline = this.host.clock.now() + this.host.cfg.requestTimeoutMs;
     const run = async (applied: number, staleAgeMs: number) => {
-      const now = Date.now();
+      const now = this.host.clock.now();
       const results: OpResult[] = [];
       for (const op of ops) {
         const v = await r.data.read(namespacedKey(req.tenant, op.key));
@@ -178,13 +191,13 @@ export class RequestHandler {
     return new Promise<T>((resolve, reject) => {
       const waiter = { run: (applied: number) => void run(applied, 0).then(resolve, reject), reject, deadline };
       if (consistency === 'linearizable') {
-        const rt = this.node.tracing === null ? undefined : this.traces.get(req);
+        const rt = this.host.tracing === null ? undefined : this.traces.get(req);
         r.enqueueLinearizableRead(rt === undefined ? waiter : rt.traceReadIndex(waiter));
-        this.node.schedulePump();
+        this.host.schedulePump();
       } else if (consistency === 'session') {
         r.whenApplied(Number(req.sessionIndex), waiter);
       } else {
-        const age = r.isLeader ? 0 : Math.max(0, Date.now() - r.lastLeaderContactMs);
+        const age = r.isLeader ? 0 : Math.max(0, this.host.clock.now() - r.lastLeaderContactMs);
         if (req.maxStalenessMs > 0 && age > req.maxStalenessMs) {
           reject(new KvError('UNAVAILABLE', `replica is ${age}ms behind its leader, more than max_staleness; retry or read from another replica`));
           return;
@@ -203,13 +216,13 @@ export class RequestHandler {
     const prefix = tenantPrefix(req.tenant);
     const run = async (applied: number, staleAgeMs: number): Promise<CellResponse> => {
       // Scans read LevelDB directly: applied-but-unwritten data must be written first.
-      await this.node.flushAll(false);
+      await this.host.flushAll(false);
       const items: ScanItem[] = [];
       let resume: Uint8Array | null = null;
       let bytes = 0;
       if (compareBytes(lo, hi) < 0) {
-        const now = Date.now();
-        for await (const [k, v] of this.node.db.kv.iterator(dataRange(lo, hi))) {
+        const now = this.host.clock.now();
+        for await (const [k, v] of this.host.db.kv.iterator(dataRange(lo, hi))) {
           const sv = decodeStoredValue(v);
           if (!isLive(sv, now)) continue;
           const ns = dataKeyToNs(k);
@@ -229,114 +242,16 @@ export class RequestHandler {
       }
       return okResponse([], applied, { scanItems: items, scanResumeKey: resume, staleAgeMs });
     };
-    return this.whenReadable(r, req, req.consistency, Date.now() + this.node.cfg.requestTimeoutMs, run);
+    return this.whenReadable(r, req, req.consistency, this.host.clock.now() + this.host.cfg.requestTimeoutMs, run);
   }
 
-  /** Leader duty: propose deletes of expired keys in bounded batches, one batch in flight per cell. */
-  async sweepExpired(): Promise<void> {
-    const now = Date.now();
-    for (const r of this.node.replicas.values()) {
-      if (!r.isLeader || r.cellId === META_CELL_ID || this.expiring.has(r.cellId)) continue;
-      const keys: Uint8Array[] = [];
-      for await (const [k] of this.node.db.kv.iterator({ ...expiryRangeUntil(now), limit: this.node.cfg.expiryBatch * 4 })) {
-        const ns = expiryKeyToNs(k);
-        if (inRange(r, ns)) keys.push(ns.slice());
-        if (keys.length >= this.node.cfg.expiryBatch) break;
-      }
-      this.maybeCutDedupe(r, now);
-      if (keys.length === 0) continue;
-      this.expiring.add(r.cellId);
-      r.enqueueWrite({
-        cmd: { kind: 'expire', nowMs: now, keys },
-        resolve: () => this.expiring.delete(r.cellId),
-        reject: () => this.expiring.delete(r.cellId),
-        deadline: now + this.node.cfg.requestTimeoutMs,
-      });
-      this.node.schedulePump();
-    }
+  /** The leader's expired-key sweep (expiry-sweeper.ts); the node's expiry timer calls it. */
+  sweepExpired(): Promise<void> {
+    return this.expiry.sweep();
   }
 
-  /** Count bound of the dedupe table: past it, propose forgetting the older half of the window. */
-  private maybeCutDedupe(r: Replica, now: number): void {
-    const w = this.dedupeWindow.get(r.cellId) ?? { at: now, added: r.data.dedupeRecordsAdded };
-    if (now - w.at > this.node.cfg.dedupeRetentionMs) {
-      this.dedupeWindow.set(r.cellId, { at: now, added: r.data.dedupeRecordsAdded });
-      return;
-    }
-    this.dedupeWindow.set(r.cellId, w);
-    if (r.data.dedupeRecordsAdded - w.added <= this.node.cfg.dedupeMaxEntries) return;
-    const cutoff = now - Math.floor((now - w.at) / 2);
-    this.dedupeWindow.set(r.cellId, { at: cutoff, added: r.data.dedupeRecordsAdded - Math.floor(this.node.cfg.dedupeMaxEntries / 2) });
-    r.enqueueWrite({ cmd: { kind: 'meta', json: dedupeCutoffCommand(cutoff) }, resolve: () => {}, reject: () => {}, deadline: now + 5000 });
-  }
-
-  /**
-   * A hash of the cell's data (keys, values, metadata) and tenant usage counters at one applied
-   * index, so replicas can be compared. Retried while applies move underneath it (bounded).
-   */
-  private async digest(cellId: string): Promise<{ cell: string; applied: number; digest: string; keys: number }> {
-    const r = this.node.replicas.get(cellId);
-    if (!r) throw new KvError('NOT_FOUND', `node ${this.node.cfg.nodeId} has no replica of cell ${cellId}`);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      await this.node.flushAll(false);
-      const before = r.data.applied.index;
-      const h = createHash('sha256');
-      let keys = 0;
-      for await (const [k, v] of this.node.db.kv.iterator(dataRange(r.range.start, r.range.end))) {
-        h.update(k);
-        h.update(v);
-        keys++;
-      }
-      // Usage counters must agree too (they are state-machine data); `keys` counts data only.
-      for await (const [k, v] of this.node.db.kv.iterator(usageRange(cellId))) {
-        h.update(k);
-        h.update(v);
-      }
-      if (r.data.applied.index === before) return { cell: cellId, applied: before, digest: h.digest('hex'), keys };
-      await new Promise((res) => setTimeout(res, 10));
-    }
-    throw new KvError('UNAVAILABLE', `cell ${cellId} kept applying; retry the digest when writes stop`);
-  }
-
-  /** Admin requests (JSON): meta proposals forwarded by other nodes, status, leader transfer. */
-  async admin(data: Uint8Array): Promise<Uint8Array> {
-    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-    try {
-      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string };
-      if (BackupAdmin.handles(req.op)) return enc(await this.backup.handle(req as BackupAdminRequest));
-      if (req.op === 'meta' && typeof req.json === 'string') {
-        // Validated here so a malformed command never enters the meta log.
-        const parsed = MetaCommandSchema.safeParse(JSON.parse(req.json));
-        if (!parsed.success) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: parsed.error.message });
-        await this.node.proposeMeta(req.json);
-        return enc({ ok: true });
-      }
-      if (req.op === 'digest' && req.cell) {
-        return enc({ ok: true, ...(await this.digest(req.cell)) });
-      }
-      if (req.op === 'usage') {
-        return enc({ ok: true, node: this.node.cfg.nodeId, ...(await usageReport(this.node.replicas.values(), req)) });
-      }
-      if (req.op === 'tenants') {
-        return enc({ ok: true, tenants: this.node.meta?.tenantList() ?? [] });
-      }
-      if (req.op === 'status') {
-        return enc({
-          ok: true,
-          node: this.node.cfg.nodeId,
-          az: this.node.cfg.az,
-          cells: [...this.node.replicas.values()].map((r) => ({ cell: r.cellId, ...r.raft.status(), ...this.node.hexRange(r), epoch: r.epoch })),
-        });
-      }
-      if (req.op === 'transfer' && req.cell && req.to) {
-        this.node.replicas.get(req.cell)?.raft.transferLeadership(req.to);
-        this.node.schedulePump();
-        return enc({ ok: true });
-      }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer or backupSnapshot/backupLog/backupChunk/backupEnd' });
-    } catch (e) {
-      const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
-      return enc({ ok: false, code, message: (e as Error).message });
-    }
+  /** The node's admin requests (admin-api.ts). */
+  admin(data: Uint8Array): Promise<Uint8Array> {
+    return this.adminApi.handle(data);
   }
 }

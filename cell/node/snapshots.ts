@@ -5,21 +5,23 @@
 // are exactly the state at the applied index; installed by replacing the same key sets.
 
 import { BinaryReader, BinaryWriter } from '../../shared/codec/index.js';
-import { decodeStoredValue } from '../kv/value-codec.js';
 import {
   appliedKey,
+  dataKeyToNs,
   dataRange,
+  decodeStoredValue,
   dedupeAgeRange,
   dedupeRange,
   expiryKey,
-  dataKeyToNs,
+  isDataKey,
   metaDocRange,
   usageRange,
-} from '../kv/data-keys.js';
+  type KeyRange,
+} from '../storage/records.js';
 import type { BatchOp, KvDb } from '../kv/kv-db.js';
 import type { CellRange } from './replica.js';
 
-function cellRanges(cellId: string): { gte: Uint8Array; lt: Uint8Array }[] {
+function cellRanges(cellId: string): KeyRange[] {
   return [dedupeRange(cellId), dedupeAgeRange(cellId, Number.MAX_SAFE_INTEGER), metaDocRange(cellId), usageRange(cellId)];
 }
 
@@ -54,7 +56,7 @@ export async function snapshotInstallOps(db: KvDb, cellId: string, range: CellRa
     const k = rd.bytes().slice();
     const v = rd.bytes().slice();
     ops.push({ type: 'put', key: k, value: v });
-    if (k[0] === 0x10) {
+    if (isDataKey(k)) {
       const sv = decodeStoredValue(v);
       if (sv.meta.expiresAt !== null) ops.push({ type: 'put', key: expiryKey(sv.meta.expiresAt, dataKeyToNs(k)), value: new Uint8Array(0) });
     }

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { META_CELL_ID } from '../../shared/directory.js';
 import { KvError } from '../../shared/errors.js';
-import type { TenantUsage } from '../kv/usage.js';
+import type { TenantUsage } from '../storage/records.js';
 import type { Replica } from './replica.js';
 
 export const MAX_USAGE_TENANTS = 1000;

@@ -20,17 +20,21 @@ import {
   type Snapshot,
   type SnapshotMetadata,
 } from '../raft/types.js';
-import {
-  decodeHardState,
-  decodeLogRecord,
-  decodeSnapshotMetadata,
-  encodeHardState,
-  encodeLogRecord,
-  encodeSnapshotMetadata,
-} from '../raft/codec.js';
-import { openChecksum, sealChecksum } from '../../shared/codec/index.js';
 import type { GroupCommit } from './group-commit.js';
-import { hardStateKey, raftLogKey, raftLogKeyIndex, raftLogPrefix, raftLogRange, snapshotMetaKey } from './keys.js';
+import {
+  decodeHardStateRecord,
+  decodeLogRecord,
+  decodeSnapshotMetaRecord,
+  encodeHardStateRecord,
+  encodeLogRecord,
+  encodeSnapshotMetaRecord,
+  hardStateKey,
+  raftLogKey,
+  raftLogKeyIndex,
+  raftLogPrefix,
+  raftLogRange,
+  snapshotMetaKey,
+} from './records.js';
 import type { BatchOp, NodeDb } from './node-db.js';
 
 const EMPTY = new Uint8Array(0);
@@ -98,8 +102,8 @@ export class RaftLogStore implements RaftStorage {
     let meta: SnapshotMetadata | null = null;
     let hs: HardState | null = null;
     try {
-      if (metaRaw !== undefined) meta = decodeSnapshotMetadata(openChecksum(metaRaw));
-      if (hsRaw !== undefined) hs = decodeHardState(openChecksum(hsRaw));
+      if (metaRaw !== undefined) meta = decodeSnapshotMetaRecord(metaRaw);
+      if (hsRaw !== undefined) hs = decodeHardStateRecord(hsRaw);
     } catch (e) {
       throw new RaftStorageError('STORAGE_CORRUPT', cellId, `cell ${cellId}: unreadable ${meta === null && metaRaw !== undefined ? 'snapshot metadata' : 'hard state'} record (${describe(e)}); the replica cannot start from this disk`);
     }
@@ -276,11 +280,11 @@ export class RaftLogStore implements RaftStorage {
   }
 
   private putMeta(m: SnapshotMetadata): BatchOp {
-    return { type: 'put', key: snapshotMetaKey(this.cellId), value: sealChecksum(encodeSnapshotMetadata(m)) };
+    return { type: 'put', key: snapshotMetaKey(this.cellId), value: encodeSnapshotMetaRecord(m) };
   }
 
   private putHardState(hs: HardState): BatchOp {
-    return { type: 'put', key: hardStateKey(this.cellId), value: sealChecksum(encodeHardState(hs)) };
+    return { type: 'put', key: hardStateKey(this.cellId), value: encodeHardStateRecord(hs) };
   }
 }
 

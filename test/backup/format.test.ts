@@ -18,7 +18,7 @@ import {
 import { planRestore } from '../../cell/backup/replay.js';
 import { parseRestoreNodes, parseToTime } from '../../cell/backup/restore.js';
 import { backupDirName, parseInterval, planNext, retention, type ExistingBackup } from '../../cell/backup/schedule.js';
-import { encodeCellEntryPayload } from '../../cell/kv/value-codec.js';
+import { encodeCellEntryPayload } from '../../cell/storage/records.js';
 import type { Entry } from '../../cell/raft/types.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

@@ -14,8 +14,7 @@ import { runRestore } from '../../cell/backup/restore.js';
 import { BackupError } from '../../cell/backup/errors.js';
 import { listBackups, runSchedule } from '../../cell/backup/schedule.js';
 import { openNodeDb } from '../../cell/storage/node-db.js';
-import { dataKey } from '../../cell/kv/data-keys.js';
-import { decodeStoredValue } from '../../cell/kv/value-codec.js';
+import { dataKey, decodeStoredValue } from '../../cell/storage/records.js';
 import { namespacedKey } from '../../shared/keys.js';
 import { CLI_BIN, bulkPut, cellkv, dec, enc, getValue } from './support.js';
 

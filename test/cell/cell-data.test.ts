@@ -9,7 +9,7 @@ import { encodeCellEntryPayload } from '../../shared/codec/index.js';
 import type { CellCommand, CellOp } from '../../shared/cell-protocol.js';
 import type { Entry } from '../../cell/raft/types.js';
 import { namespacedKey } from '../../shared/keys.js';
-import { dataKey } from '../../cell/kv/data-keys.js';
+import { dataKey } from '../../cell/storage/records.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const conf = { voters: ['n1'], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openNodeDb, type NodeDb } from '../../cell/storage/node-db.js';
 import { CellData } from '../../cell/kv/cell-data.js';
-import { usageMarkerKey, usageRange } from '../../cell/kv/data-keys.js';
+import { usageMarkerKey, usageRange } from '../../cell/storage/records.js';
 import { buildSnapshotData, snapshotInstallOps } from '../../cell/node/snapshots.js';
 import { encodeCellEntryPayload } from '../../shared/codec/index.js';
 import type { CellCommand, CellOp } from '../../shared/cell-protocol.js';

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValueCache } from '../../cell/kv/value-cache.js';
-import type { StoredValue } from '../../cell/kv/value-codec.js';
+import type { StoredValue } from '../../cell/storage/records.js';
 
 const MAX_BYTES = 4096;
 const value = (bytes: number, version = 1n): StoredValue => ({

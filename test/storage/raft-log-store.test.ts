@@ -12,7 +12,7 @@ import type { ConfState, Entry, HardState, RaftStorage } from '../../cell/raft/t
 import { openNodeDb, type NodeDb } from '../../cell/storage/node-db.js';
 import { GroupCommit } from '../../cell/storage/group-commit.js';
 import { RaftLogStore } from '../../cell/storage/raft-log-store.js';
-import { raftLogKey, raftLogKeyIndex, raftLogPrefix, raftLogRange } from '../../cell/storage/keys.js';
+import { raftLogKey, raftLogKeyIndex, raftLogPrefix, raftLogRange } from '../../cell/storage/records.js';
 
 const CONF: ConfState = { voters: ['n1', 'n2', 'n3'], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
 const enc = (s: string) => new TextEncoder().encode(s);

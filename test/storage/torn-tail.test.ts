@@ -14,7 +14,7 @@ import type { ConfState, Entry } from '../../cell/raft/types.js';
 import { openNodeDb, type NodeDb } from '../../cell/storage/node-db.js';
 import { GroupCommit } from '../../cell/storage/group-commit.js';
 import { RaftLogStore, RaftStorageError } from '../../cell/storage/raft-log-store.js';
-import { hardStateKey, raftLogKey, raftLogKeyIndex, raftLogPrefix, raftLogRange } from '../../cell/storage/keys.js';
+import { hardStateKey, raftLogKey, raftLogKeyIndex, raftLogPrefix, raftLogRange } from '../../cell/storage/records.js';
 import { encodeLogRecord } from '../../cell/raft/codec.js';
 
 const CONF: ConfState = { voters: ['n1'], learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };

@@ -1,0 +1,102 @@
+// The node's admin surface (JSON over `cellkv.admin.<node>`): meta proposals forwarded by
+// other nodes, status, tenants, usage, replica digests, leader transfer, and the backup ops
+// (backup-admin.ts).
+
+import { createHash } from 'node:crypto';
+import { KvError } from '../../shared/errors.js';
+import { dataRange, usageRange } from '../storage/records.js';
+import type { NodeDb } from '../storage/node-db.js';
+import { BackupAdmin, type BackupAdminRequest, type BackupHost } from './backup-admin.js';
+import type { NodeConfig } from './config.js';
+import { MetaCommandSchema, type MetaState } from './meta.js';
+import { usageReport } from './usage-report.js';
+
+/** What the admin API needs from its node (CellNode provides it). */
+export interface AdminHost extends BackupHost {
+  readonly cfg: Pick<NodeConfig, 'nodeId' | 'az'>;
+  readonly db: Pick<NodeDb, 'kv' | 'pinnedView'>;
+  readonly meta: Pick<MetaState, 'tenantList'> | null;
+  /** Lets the Raft loop run soon (after a leader transfer). */
+  schedulePump(): void;
+  /** Proposes a meta command on the meta leader; see CellNode.proposeMeta. */
+  proposeMeta(json: string): Promise<void>;
+}
+
+export class AdminApi {
+  /** Backup snapshots and log pages (backup-admin.ts). */
+  private readonly backup: BackupAdmin;
+
+  constructor(private readonly host: AdminHost) {
+    this.backup = new BackupAdmin(host);
+  }
+
+  /** Admin requests (JSON): meta proposals forwarded by other nodes, status, leader transfer. */
+  async handle(data: Uint8Array): Promise<Uint8Array> {
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    try {
+      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string };
+      if (BackupAdmin.handles(req.op)) return enc(await this.backup.handle(req as BackupAdminRequest));
+      if (req.op === 'meta' && typeof req.json === 'string') {
+        // Validated here so a malformed command never enters the meta log.
+        const parsed = MetaCommandSchema.safeParse(JSON.parse(req.json));
+        if (!parsed.success) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: parsed.error.message });
+        await this.host.proposeMeta(req.json);
+        return enc({ ok: true });
+      }
+      if (req.op === 'digest' && req.cell) {
+        return enc({ ok: true, ...(await this.digest(req.cell)) });
+      }
+      if (req.op === 'usage') {
+        return enc({ ok: true, node: this.host.cfg.nodeId, ...(await usageReport(this.host.replicas.values(), req)) });
+      }
+      if (req.op === 'tenants') {
+        return enc({ ok: true, tenants: this.host.meta?.tenantList() ?? [] });
+      }
+      if (req.op === 'status') {
+        return enc({
+          ok: true,
+          node: this.host.cfg.nodeId,
+          az: this.host.cfg.az,
+          cells: [...this.host.replicas.values()].map((r) => ({ cell: r.cellId, ...r.raft.status(), ...this.host.hexRange(r), epoch: r.epoch })),
+        });
+      }
+      if (req.op === 'transfer' && req.cell && req.to) {
+        this.host.replicas.get(req.cell)?.raft.transferLeadership(req.to);
+        this.host.schedulePump();
+        return enc({ ok: true });
+      }
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer or backupSnapshot/backupLog/backupChunk/backupEnd' });
+    } catch (e) {
+      const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
+      return enc({ ok: false, code, message: (e as Error).message });
+    }
+  }
+
+  /**
+   * A hash of the cell's data (keys, values, metadata) and tenant usage counters at one applied
+   * index, so replicas can be compared. Retried while applies move underneath it (bounded).
+   */
+  private async digest(cellId: string): Promise<{ cell: string; applied: number; digest: string; keys: number }> {
+    const r = this.host.replicas.get(cellId);
+    if (!r) throw new KvError('NOT_FOUND', `node ${this.host.cfg.nodeId} has no replica of cell ${cellId}`);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await this.host.flushAll(false);
+      const before = r.data.applied.index;
+      const h = createHash('sha256');
+      let keys = 0;
+      for await (const [k, v] of this.host.db.kv.iterator(dataRange(r.range.start, r.range.end))) {
+        h.update(k);
+        h.update(v);
+        keys++;
+      }
+      // Usage counters must agree too (they are state-machine data); `keys` counts data only.
+      for await (const [k, v] of this.host.db.kv.iterator(usageRange(cellId))) {
+        h.update(k);
+        h.update(v);
+      }
+      if (r.data.applied.index === before) return { cell: cellId, applied: before, digest: h.digest('hex'), keys };
+      await this.host.clock.sleep(10);
+    }
+    throw new KvError('UNAVAILABLE', `cell ${cellId} kept applying; retry the digest when writes stop`);
+  }
+}
