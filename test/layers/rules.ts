@@ -81,23 +81,4 @@ export const CYCLE_SCOPE = under(...PRODUCTION);
  * or a new cycle, fails). Type-only imports count: see README.md.
  */
 export const CYCLE_EXCEPTIONS: readonly CycleException[] = [
-  {
-    members: ['cell/kv/cell-data.ts', 'cell/kv/usage.ts', 'cell/kv/value-cache.ts', 'cell/kv/value-codec.ts'],
-    reason:
-      'value-codec.ts takes the AppliedState type back from cell-data.ts (type-only), which imports the codec, ' +
-      'the usage counters and the value cache, all three of which import value-codec.ts; cell/ is outside ' +
-      'the gateway-layers change (issue 13), so it stays until cell/ gets its own ports',
-  },
-  {
-    members: ['cell/node/backup-admin.ts', 'cell/node/node.ts', 'cell/node/request-handler.ts'],
-    reason:
-      'node.ts builds the RequestHandler, which builds BackupAdmin, and both take the CellNode type back ' +
-      '(type-only) to reach the node; cell/ is outside the gateway-layers change (issue 13)',
-  },
-  {
-    members: ['shared/lincheck/models/cellkv-facts.ts', 'shared/lincheck/models/cellkv.ts'],
-    reason:
-      'the facts interface takes the CellkvOp type back from the model that uses NO_FACTS (type-only); ' +
-      'the checker belongs to the simulation work, so it is left to that side (moving CellkvOp would end it)',
-  },
 ];

@@ -1,7 +1,7 @@
 // Facts the whole cellkv history establishes, which let the model rule out explanations that
 // a single step cannot: versions are never reused, and values identify writes.
 
-import type { CellkvOp } from './cellkv.js';
+import type { CellkvOp } from './cellkv-ops.js';
 
 export interface CellkvFacts {
   /**

@@ -12,7 +12,7 @@ import { CellNode } from '../../../cell/node/node.js';
 import { NodeConfigSchema, type NodeConfig } from '../../../cell/node/config.js';
 import type { NodeMutation } from '../../../cell/node/mutations.js';
 import { decodeLogRecord, decodeRaftEnvelope, decodeSnapshotMetadata } from '../../../cell/raft/codec.js';
-import { raftLogKey, snapshotMetaKey } from '../../../cell/storage/keys.js';
+import { raftLogKey, snapshotMetaKey } from '../../../cell/storage/records.js';
 import { openChecksum } from '../../../shared/codec/index.js';
 import { mulberry32 } from '../../../cell/node/random.js';
 import type { Rng } from '../rng.js';
