@@ -1,4 +1,6 @@
-// `npm run sim -- --seeds N` runs N seeds and ends with `sim: <passed> passed, <failed> failed`;
+// `npm run sim -- --seeds N` runs N seeds of each layer (the Raft core alone, and the whole
+// production node over simulated ports: --layer core|node|both) and ends with
+// `sim: <passed> passed, <failed> failed`;
 // each failure prints the one command that replays it. `--seed S --trace` replays one seed
 // and prints its event trace. Failing histories go to sim-failures/seed-S.jsonl.
 
@@ -11,6 +13,8 @@ import { FAULT_TYPES, isFaultType, type FaultType } from './nemesis.js';
 import { runSeeds, summarize, type PoolRunOptions, type SeedSummary } from './pool.js';
 import { replayCommand } from './replay.js';
 import { runSeed } from './run.js';
+import { isNodeMutation, replayNodeSeed, runNodeSeeds } from './node/node-cli.js';
+import type { NodeMutation } from '../../cell/node/mutations.js';
 
 const FAILURE_DIR = 'sim-failures';
 const PROGRESS_EVERY_MS = 3000;
@@ -29,6 +33,18 @@ function positiveInt(text: string): number {
 
 function mutationArg(text: string): SimMutation {
   if (!isMutation(text)) throw new InvalidArgumentError('expected none, voteTwiceInTerm, commitPreviousTermByCount, ackBeforePersist, staleReads or leaderLocalReads');
+  return text;
+}
+
+type Layer = 'core' | 'node' | 'both';
+
+function layerArg(text: string): Layer {
+  if (text !== 'core' && text !== 'node' && text !== 'both') throw new InvalidArgumentError('expected core, node or both');
+  return text;
+}
+
+function nodeMutationArg(text: string): NodeMutation {
+  if (!isNodeMutation(text)) throw new InvalidArgumentError('expected ackBeforeLogSync, advanceBeforeLogSync, readsBeforeApply, valueCacheNotInvalidated or dedupeWithoutData');
   return text;
 }
 
@@ -56,6 +72,8 @@ interface CliOptions {
   readonly faults?: FaultType[];
   readonly nodes?: 3 | 5;
   readonly jobs?: number;
+  readonly layer?: Layer;
+  readonly nodeMutation?: NodeMutation;
 }
 
 function writeFailureHistory(seed: number, command: string, history: readonly HistoryRecord[]): string {
@@ -83,7 +101,21 @@ function runOptions(o: CliOptions): PoolRunOptions {
   };
 }
 
+/** Options that only make sense for one layer choose it; otherwise both run. */
+function layerOf(o: CliOptions): Layer {
+  if (o.layer !== undefined) return o.layer;
+  if (o.nodeMutation !== undefined) return 'node';
+  if (o.mutation !== 'none' || o.faults !== undefined || o.nodes !== undefined) return 'core';
+  return 'both';
+}
+
 function replayOne(seed: number, o: CliOptions): number {
+  const ok = replayCore(seed, o);
+  console.log(`sim: ${ok ? 1 : 0} passed, ${ok ? 0 : 1} failed`);
+  return ok ? 0 : 1;
+}
+
+function replayCore(seed: number, o: CliOptions): boolean {
   const t0 = performance.now();
   const r = runSeed(seed, { ...runOptions(o), trace: o.trace ? 'print' : 'off' });
   const s = summarize(r, performance.now() - t0);
@@ -94,11 +126,16 @@ function replayOne(seed: number, o: CliOptions): number {
       `${st.membershipCompleted}/${st.membershipRounds} membership rounds, ${s.ms.toFixed(0)} ms`,
   );
   if (!s.ok) reportFailure(s, o, true);
-  console.log(`sim: ${s.ok ? 1 : 0} passed, ${s.ok ? 0 : 1} failed`);
-  return s.ok ? 0 : 1;
+  return s.ok;
 }
 
 async function runMany(o: CliOptions): Promise<number> {
+  const { passed, failed } = await runCoreMany(o);
+  console.log(`sim: ${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+async function runCoreMany(o: CliOptions): Promise<{ passed: number; failed: number }> {
   const seeds = Array.from({ length: o.seeds }, (_, i) => o.start + i);
   const jobs = o.jobs ?? (o.seeds >= 200 ? availableParallelism() : 1);
   let passed = 0;
@@ -130,8 +167,7 @@ async function runMany(o: CliOptions): Promise<number> {
   }
   const secs = (performance.now() - t0) / 1000;
   console.error(`sim: ${o.seeds} seeds in ${secs.toFixed(1)} s (${(o.seeds / secs).toFixed(1)} seeds/s, ${jobs} worker${jobs === 1 ? '' : 's'})`);
-  console.log(`sim: ${passed} passed, ${failed} failed`);
-  return failed === 0 ? 0 : 1;
+  return { passed, failed };
 }
 
 const program = new Command()
@@ -145,9 +181,33 @@ const program = new Command()
   .option('--faults <list>', `comma-separated fault types (default: a mix chosen by each seed): ${FAULT_TYPES.join(',')}`, faultsArg)
   .option('--nodes <n>', 'cluster size 3 or 5 (default: chosen by each seed)', nodesArg)
   .option('--jobs <n>', 'worker threads (default: all cores for 200+ seeds, else 1)', positiveInt)
+  .option('--layer <l>', 'core: the Raft core alone (test/sim/); node: the production cell node over simulated disk, network and clock (test/sim/node/); both (default)', layerArg)
+  .option('--node-mutation <name>', 'deliberately broken node-layer variant (cell/node/mutations.ts), implies --layer node', nodeMutationArg)
   .action(async (o: CliOptions) => {
     if (o.trace && o.seed === undefined) throw new InvalidArgumentError('--trace needs --seed');
-    process.exitCode = o.seed !== undefined ? replayOne(o.seed, o) : await runMany(o);
+    const layer = layerOf(o);
+    if (layer === 'core') {
+      process.exitCode = o.seed !== undefined ? replayOne(o.seed, o) : await runMany(o);
+      return;
+    }
+    const nodeMutation = o.nodeMutation ?? null;
+    if (o.seed !== undefined) {
+      // One seed, both layers: the core replay prints its own summary line; one total at the end.
+      const coreOk = layer === 'both' ? replayCore(o.seed, o) : true;
+      const nodeOk = await replayNodeSeed(o.seed, o.trace, nodeMutation);
+      const runs = layer === 'both' ? 2 : 1;
+      const passed = (layer === 'both' ? Number(coreOk) : 0) + Number(nodeOk);
+      const failed = runs - passed;
+      console.log(`sim: ${passed} passed, ${failed} failed`);
+      process.exitCode = failed === 0 ? 0 : 1;
+      return;
+    }
+    const core = layer === 'both' ? await runCoreMany(o) : { passed: 0, failed: 0 };
+    const node = await runNodeSeeds(o.start, o.seeds, nodeMutation);
+    const passed = core.passed + node.passed;
+    const failed = core.failed + node.failed;
+    console.log(`sim: ${passed} passed, ${failed} failed`);
+    process.exitCode = failed === 0 ? 0 : 1;
   });
 
 await program.parseAsync();

@@ -17,12 +17,13 @@ function sim(args: string[], cwd: string): { code: number | null; stdout: string
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('cli: passing seeds end with the summary line and exit 0', () => {
+test('cli: passing seeds end with the summary line and exit 0 (both layers by default)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
   try {
     const r = sim(['--seeds', '2', '--start', '3'], dir);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim().split('\n').at(-1), 'sim: 2 passed, 0 failed');
+    assert.match(r.stderr, /sim \(node\): 2 seeds in/);
+    assert.equal(r.stdout.trim().split('\n').at(-1), 'sim: 4 passed, 0 failed');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -58,6 +59,21 @@ test('cli: --seed S --trace prints the event trace of that seed', () => {
     assert.match(r.stdout, /role leader/);
     assert.match(r.stdout, /nemesis: HEAL/);
     assert.equal(r.stdout.trim().split('\n').at(-1), 'sim: 1 passed, 0 failed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('cli: a node-layer mutant fails with its replay command and history file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
+  try {
+    const r = sim(['--seeds', '1', '--node-mutation', 'ackBeforeLogSync'], dir);
+    assert.equal(r.code, 1);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.at(-1), 'sim: 0 passed, 1 failed');
+    assert.ok(lines.some((l) => l.startsWith('node seed 1 failed: commit-quorum')), r.stdout);
+    assert.ok(lines.includes('  replay: npm run sim -- --layer node --seed 1 --trace --node-mutation ackBeforeLogSync'), r.stdout);
+    assert.ok(existsSync(join(dir, 'sim-failures', 'node-seed-1.jsonl')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
