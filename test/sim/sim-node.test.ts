@@ -54,6 +54,7 @@ describe('node sim: every node-layer mutant is caught', () => {
         const r = await runNodeSeed(seed, { mutations: [m], lincheckMaxSteps: 5_000_000 });
         if (r.ok) continue;
         assert.ok(EXPECTED[m].includes(r.failure!.kind), `seed ${seed}: caught as ${r.failure!.kind}, expected ${EXPECTED[m].join('/')}: ${r.failure!.message.slice(0, 300)}`);
+        console.log(`# ${m}: caught by seed ${seed} as ${r.failure!.kind}`);
         return;
       }
       assert.fail(`${m} survived seeds 1..${MUTANT_BUDGET}`);

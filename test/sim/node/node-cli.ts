@@ -67,7 +67,7 @@ export async function replayNodeSeed(seed: number, trace: boolean, mutation: Nod
   console.error(
     `node seed ${seed}: ${st.virtualMs} ms virtual, ${st.events} events, ops ok ${st.ops.ok} fail ${st.ops.fail} unknown ${st.ops.unknown}, ` +
       `${st.commits} commits, ${st.crashes} crashes (${st.powerLosses} power losses), ${st.partitions} partitions, ` +
-      `${st.fatalRestarts} fsync-failure restarts; faults ${r.faults}; ${(performance.now() - t0).toFixed(0)} ms`,
+      `${st.fatalRestarts} fsync-failure restarts, ${st.snapshotChunks} snapshot chunks sent; faults ${r.faults}; ${(performance.now() - t0).toFixed(0)} ms`,
   );
   if (!r.ok) report(r, mutation, true);
   return r.ok;

@@ -39,6 +39,7 @@ export interface NodeRunStats {
   fatalRestarts: number;
   failedSyncs: number;
   lostAtCrash: number;
+  snapshotChunks: number;
   commits: number;
 }
 
@@ -89,6 +90,7 @@ class NodeSim {
     fatalRestarts: 0,
     failedSyncs: 0,
     lostAtCrash: 0,
+    snapshotChunks: 0,
     commits: 0,
   };
 
@@ -401,6 +403,7 @@ class NodeSim {
     for (const n of this.nodes) {
       this.stats.failedSyncs += n.disk.stats.failedSyncs;
       this.stats.lostAtCrash += n.disk.stats.lostAtCrash;
+      this.stats.snapshotChunks += n.snapshotChunksSent;
     }
   }
 }

@@ -66,6 +66,8 @@ export class SimNode {
   private starting = false;
   private readonly promises = new Map<string, CellPromises>();
   restarts = 0;
+  /** Snapshot chunks this node sent (a follower too far behind for the log). */
+  snapshotChunksSent = 0;
   fatalErrors = 0;
   /** Set when the node's Raft loop gave up (a failed fsync): the run restarts it later. */
   onFatal: (id: string) => void = () => undefined;
@@ -161,6 +163,7 @@ export class SimNode {
   observeSent(data: Uint8Array): void {
     const env = decodeRaftEnvelope(data);
     for (const { cellId, message: m } of env.items) {
+      if (m.type === 'snapshot') this.snapshotChunksSent++;
       let p = this.promises.get(cellId);
       if (!p) this.promises.set(cellId, (p = { term: 0, votes: new Map(), ackTerm: 0, ackIndex: 0 }));
       if (m.type !== 'preVote' && m.type !== 'preVoteResp') p.term = Math.max(p.term, m.term);
