@@ -414,10 +414,14 @@ export class LocalCluster {
     return g;
   }
 
+  async killGateways(): Promise<void> {
+    for (const g of this.gateways.splice(0)) await killHard(g.child);
+  }
+
   /** Kills every process started (gateways, nodes, then NATS) and removes the temp dirs. */
   async stop(): Promise<void> {
     for (const c of this.admin) await c.close().catch(() => undefined);
-    for (const g of this.gateways) await killHard(g.child);
+    await this.killGateways();
     await Promise.all(
       this.nodes.map(async (n) => {
         n.stopping = true;
