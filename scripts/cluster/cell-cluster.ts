@@ -5,9 +5,9 @@
 
 import type { NatsConnection } from '@nats-io/transport-node';
 import { CellClient } from '../../shared/cell-client.js';
-import { LocalCluster, type NodeProc } from './launcher.js';
+import { LocalCluster, type GatewayProc, type NodeProc } from './launcher.js';
 import type { NatsProc } from './nats.js';
-import { sleep } from './procs.js';
+import { sleep, terminate } from './procs.js';
 
 export type { NodeProc };
 
@@ -94,7 +94,14 @@ export class CellCluster {
     return this.launcher.adminRequest<StatusBody>(id, { op: 'status' }, 1000);
   }
 
-  stop(): Promise<void> {
-    return this.launcher.stop();
+  /** A gateway process (gateway/main.ts) on a free port against this cluster's NATS. */
+  startGateway(auth: { jwksFile: string; issuer: string; audience: string }): Promise<GatewayProc> {
+    return this.launcher.startGateway({ name: 'gateway', jwksFile: auth.jwksFile, issuer: auth.issuer, audience: auth.audience, logLevel: 'warn', readyTimeoutMs: 30_000 });
+  }
+
+  /** Gateways get SIGTERM (a clean stop, 5 s grace); the nodes and NATS are killed. */
+  async stop(): Promise<void> {
+    await Promise.all(this.launcher.gateways.map((g) => terminate(g.child, 5000)));
+    await this.launcher.stop();
   }
 }
