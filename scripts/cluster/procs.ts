@@ -111,7 +111,11 @@ export async function spawnChild(o: ChildSpec): Promise<Child> {
   }
   live.add(proc);
   const exited = new Promise<ExitStatus>((resolve) => {
+    let ended = false;
     const done = (s: ExitStatus) => {
+      // 'error' and 'exit' may both fire: the descriptor must be closed once only.
+      if (ended) return;
+      ended = true;
       live.delete(proc);
       if (fd !== null && o.logStdout) closeQuietly(fd);
       resolve(s);
