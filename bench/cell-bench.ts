@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import hdr from 'hdr-histogram-js';
 import { cpuUsage } from 'node:process';
-import { CellCluster } from '../scripts/harness/cell-cluster.js';
+import { CellCluster } from '../scripts/cluster/cell-cluster.js';
 
 const o = new Command()
   .option('--seconds <n>', 'measured seconds per workload', '10')

@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { cleanupSync } from '../chaos/procs.js';
+import { cleanupSync } from '../scripts/cluster/procs.js';
 import type { Front } from './peers/cellkv.js';
 import { formatProfiles, summarizeDir, type ProfileSummary } from './profile.js';
 import { Progress } from './progress.js';

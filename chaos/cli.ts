@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { cleanupSync } from './procs.js';
+import { cleanupSync } from '../scripts/cluster/procs.js';
 import { DEFAULTS, runChaos } from './run.js';
 import { FAULT_KINDS, parseKinds } from './schedule.js';
 

@@ -218,7 +218,7 @@ export class Nemesis {
         } else {
           const t = await this.resolve(s.target, rec);
           const az = this.c.node(t.id).index;
-          const links = [this.c.node(t.id).link, ...[0, 1, 2].filter((i) => i !== az).map((i) => this.c.route(az, i))];
+          const links = [this.c.link(t.id), ...[0, 1, 2].filter((i) => i !== az).map((i) => this.c.route(az, i))];
           for (const p of links) p.set(faults);
         }
         await this.hold(s.holdMs);

@@ -1,6 +1,6 @@
 // One chaos run: a fresh local cluster (3 nats-servers, 3 cell nodes, 2 gateways), concurrent
 // clients, the seed's fault schedule, heal, then the checks. Everything it starts is stopped
-// and its temporary directory removed on every path out (see procs.ts for signals/exit).
+// and its temporary directory removed on every path out (see scripts/cluster/procs.ts for signals/exit).
 
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { AZS, ChaosCluster, sleep } from './cluster.js';
 import { checkLinearizable, checkLiveness, checkNoLostWrites, checkReplicas, checkVersions, finalReads, type CheckOutcome } from './checks.js';
 import { CellDriver, GATEWAY_AUDIENCE, GATEWAY_ISSUER, HttpDriver, makeGatewayAuth, type KvDriver } from './drivers.js';
 import { Nemesis, type FaultRecord } from './nemesis.js';
-import { isRunning, killHard, spawnReady, trackTempDir, untrackTempDir, type Spawned } from './procs.js';
+import { trackTempDir, untrackTempDir } from '../scripts/cluster/procs.js';
 import { availability, availabilityLines, summaryLine, writeFailure } from './report.js';
 import { Rng } from './rng.js';
 import { FAULT_KINDS, generateSchedule, type FaultKind } from './schedule.js';
@@ -77,39 +77,19 @@ export function reproduceCommand(o: Pick<ChaosOptions, 'seconds' | 'seed' | 'kin
   return `npm run chaos -- --seconds ${o.seconds} --seed ${o.seed}${kinds}${o.gateways ? '' : ' --no-gateways'}${o.everyKind ? ' --every-kind' : ''}`;
 }
 
-async function startGateways(o: ChaosOptions, cluster: ChaosCluster, dir: string): Promise<{ urls: string[]; token: string; procs: Spawned[] }> {
+async function startGateways(cluster: ChaosCluster, dir: string): Promise<{ urls: string[]; token: string }> {
   const jwksFile = join(dir, 'jwks.json');
   const { token } = await makeGatewayAuth(jwksFile, TENANT);
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CELLKV_')) env[k] = v;
-  env['CELLKV_LOG_LEVEL'] = 'warn';
-  const procs: Spawned[] = [];
+  const auth = { jwksFile, issuer: GATEWAY_ISSUER, audience: GATEWAY_AUDIENCE };
+  // Gateway A in AZ1, gateway B in AZ2: isolating an AZ strands its gateway too.
+  const urls: string[] = [];
   try {
-    // Gateway A in AZ1, gateway B in AZ2: isolating an AZ strands its gateway too.
-    for (const [i, name] of [[0, 'gw-a'], [1, 'gw-b']] as const) {
-      procs.push(
-        await spawnReady({
-          cmd: process.execPath,
-          args: [
-            '--import', 'tsx', join(o.root, 'gateway/main.ts'),
-            '--port', '0', '--host', '127.0.0.1', '--nats', cluster.natsUrl(i),
-            '--jwks-file', jwksFile, '--issuer', GATEWAY_ISSUER, '--audience', GATEWAY_AUDIENCE,
-            '--request-timeout-ms', '6000', '--no-nats-front-door',
-          ],
-          cwd: o.root,
-          env,
-          logFile: join(dir, `${name}.log`),
-          readyPattern: /cellkv-gateway ready (\S+)/,
-          readyTimeoutMs: 45_000,
-          label: `gateway ${name}`,
-        }),
-      );
-    }
+    for (const [i, name] of [[0, 'gw-a'], [1, 'gw-b']] as const) urls.push((await cluster.startGateway(name, i, auth)).url);
   } catch (e) {
-    for (const p of procs) await killHard(p);
+    await cluster.killGateways();
     throw e;
   }
-  return { urls: procs.map((p) => p.ready?.[1] ?? ''), token, procs };
+  return { urls, token };
 }
 
 /** Waits for a leader of the data cell and a directory that clients can route by. */
@@ -135,7 +115,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const history = new History(process.hrtime.bigint());
   const conns: NatsConnection[] = [];
   let cluster: ChaosCluster | null = null;
-  let gateways: Spawned[] = [];
   let gatewayNote = 'gateways not used (--no-gateways)';
   try {
     o.progress(`[chaos] seed ${o.seed}, ${o.seconds} s, faults ${o.kinds.join(',') || 'none'}; run dir ${dir}`);
@@ -160,8 +139,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         gatewayNote = 'gateways not used: gateway/main.ts is missing';
       } else {
         try {
-          const gw = await startGateways(o, cluster, dir);
-          gateways = gw.procs;
+          const gw = await startGateways(cluster, dir);
           gw.urls.forEach((url, g) => {
             for (let k = 0; k < o.gatewayClients; k++) drivers.push(new HttpDriver(`gw-${'ab'[g]}-${k}`, url, gw.token, 9000));
           });
@@ -268,7 +246,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     throw e;
   } finally {
     for (const nc of conns) await nc.close().catch(() => undefined);
-    for (const g of gateways) if (isRunning(g.proc)) await killHard(g);
     await cluster?.stop().catch(() => undefined);
     if (o.keep) {
       untrackTempDir(dir);

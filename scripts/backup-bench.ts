@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { CellCluster } from './harness/cell-cluster.js';
+import { CellCluster } from './cluster/cell-cluster.js';
 import { AdminClient } from '../cli/admin.js';
 import { Progress, formatCount } from '../bench/progress.js';
 import { runBackup, type BackupProgress } from '../cell/backup/backup.js';

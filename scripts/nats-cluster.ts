@@ -1,12 +1,10 @@
-// Local NATS for `npm start`: finds (or on Debian as root, installs) nats-server, picks ports,
-// and writes one config per AZ so three servers form a cluster over loopback routes.
-// NATS itself keeps no state here (no JetStream); its configs and logs live under <dir>/nats/.
+// Local NATS: finds (or on Debian as root, installs) nats-server, picks `npm start`'s ports, and
+// writes every local nats-server config (single servers, the per-AZ clusters, JetStream peers).
 
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { freePort, portFree } from './cluster/ports.js';
 
 export class SetupError extends Error {
   constructor(
@@ -84,27 +82,6 @@ export async function ensureNatsServer(log: (line: string) => void, allowInstall
   return { ...after, installed: true };
 }
 
-/** Whether 127.0.0.1:port can be bound right now. */
-export function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-export function anyFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Parses "a,b,c" into three distinct ports. */
 export function parsePortList(s: string, what: string): number[] {
   const ports = s.split(',').map((p) => Number(p.trim()));
@@ -128,47 +105,55 @@ export async function choosePorts(explicit: number[] | null, defaults: number[],
       continue;
     }
     if (explicit) throw new SetupError('PORT_IN_USE', `${what} port ${want} is in use; pick others with the flag or stop what holds it`);
-    let alt = await anyFreePort();
-    while (ports.includes(alt) || defaults.includes(alt)) alt = await anyFreePort();
+    let alt = await freePort();
+    while (ports.includes(alt) || defaults.includes(alt)) alt = await freePort();
     notes.push(`${want} in use, using ${alt}`);
     ports.push(alt);
   }
   return { ports, notes };
 }
 
-export interface NatsServerSpec {
-  readonly az: string;
-  readonly clientPort: number;
-  readonly clusterPort: number;
-  readonly dir: string;
-  readonly confFile: string;
-  readonly url: string;
+export interface NatsConfigOptions {
+  /** A comment on top of the file. */
+  readonly header?: string;
+  readonly serverName?: string;
+  /** host:port for clients; port -1 = the server picks one (and logs it). */
+  readonly listen: string;
+  /** Lines after the client settings (ping settings, a jetstream block, authorization). */
+  readonly extra?: readonly string[];
+  readonly cluster?: {
+    readonly name: string;
+    readonly listen: string;
+    /** nats-route:// URLs this server dials. */
+    readonly routes: readonly string[];
+    /** Route address told to peers (chaos: a black hole, so peers dial only through the proxies). */
+    readonly advertise?: string;
+    /** Keeps clients on their configured URL instead of learning the other servers. */
+    readonly noAdvertise?: boolean;
+  };
 }
 
-/** Writes <dir>/nats/<az>/nats.conf for each AZ: a full mesh of routes between the three. */
-export async function writeClusterConfigs(baseDir: string, azs: readonly string[], clientPorts: readonly number[], clusterPorts: readonly number[]): Promise<NatsServerSpec[]> {
-  const specs: NatsServerSpec[] = [];
-  for (let i = 0; i < azs.length; i++) {
-    const az = azs[i]!;
-    const dir = join(baseDir, 'nats', az);
-    await mkdir(dir, { recursive: true });
-    const routes = clusterPorts.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`);
-    const conf = [
-      '# Written by scripts/start.ts on every start; edits are overwritten.',
-      `server_name: "cellkv-${az}"`,
-      `listen: "127.0.0.1:${clientPorts[i]}"`,
-      // Large enough for a 1 MiB value plus a batch of them; the gateway reads it from INFO.
-      'max_payload: 8MB',
-      'cluster {',
-      '  name: "cellkv-dev"',
-      `  listen: "127.0.0.1:${clusterPorts[i]}"`,
-      `  routes: [${routes.join(', ')}]`,
-      '}',
-      '',
-    ].join('\n');
-    const confFile = join(dir, 'nats.conf');
-    await writeFile(confFile, conf);
-    specs.push({ az, clientPort: clientPorts[i]!, clusterPort: clusterPorts[i]!, dir, confFile, url: `nats://127.0.0.1:${clientPorts[i]}` });
-  }
-  return specs;
+/** The one nats-server config writer of the local clusters (tests, chaos, npm start, benches). */
+export function natsConfig(o: NatsConfigOptions): string {
+  const c = o.cluster;
+  return [
+    ...(o.header !== undefined ? [`# ${o.header}`] : []),
+    ...(o.serverName !== undefined ? [`server_name: "${o.serverName}"`] : []),
+    `listen: "${o.listen}"`,
+    // Large enough for a 1 MiB value plus a batch of them; the gateway reads it from INFO.
+    'max_payload: 8MB',
+    ...(o.extra ?? []),
+    ...(c
+      ? [
+          'cluster {',
+          `  name: "${c.name}"`,
+          `  listen: "${c.listen}"`,
+          ...(c.advertise !== undefined ? [`  advertise: "${c.advertise}"`] : []),
+          ...(c.noAdvertise ? ['  no_advertise: true'] : []),
+          `  routes: [${c.routes.map((r) => `"${r}"`).join(', ')}]`,
+          '}',
+        ]
+      : []),
+    '',
+  ].join('\n');
 }

@@ -9,25 +9,19 @@
 //   tsx scripts/start.ts [--dir ./.cellkv] [--port 8080] [--nats-ports 4222,4223,4224]
 //                        [--cluster-ports 6222,6223,6224] [--no-install] [--canary]
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AdminClient, META_CELL } from '../cli/admin.js';
 import { CANARY_TENANT } from '../canary/options.js';
+import { REPO_ROOT as ROOT } from './cluster/commands.js';
+import { LocalCluster } from './cluster/launcher.js';
+import { portFree } from './cluster/ports.js';
 import { ALL_SCOPES, ensureDevKeys, mintDevToken } from './dev-keys.js';
-import { choosePorts, ensureNatsServer, parsePortList, portFree, SetupError, writeClusterConfigs, type NatsServerSpec } from './nats-cluster.js';
+import { choosePorts, ensureNatsServer, parsePortList, SetupError } from './nats-cluster.js';
 import { Supervisor } from './supervisor.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const NODES = [
-  { id: 'n1', az: 'az1' },
-  { id: 'n2', az: 'az2' },
-  { id: 'n3', az: 'az3' },
-] as const;
 const DEV_TENANT = 'dev';
 const TOKEN_TTL_S = 30 * 24 * 3600;
 
@@ -108,54 +102,6 @@ process.on('unhandledRejection', (e) => {
 
 // ------------------------------------------------------------------ helpers
 
-function waitForTcp(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolvePort, reject) => {
-    const attempt = () => {
-      const s = tcpConnect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolvePort();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new SetupError('START_FAILED', `nothing listens on 127.0.0.1:${port} after ${timeoutMs / 1000}s`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
-
-/** Proves the three servers form one cluster: a subscriber on az1 answers requests sent via az2 and az3. */
-async function verifyMesh(specs: readonly NatsServerSpec[], timeoutMs: number): Promise<void> {
-  const conns: NatsConnection[] = [];
-  try {
-    for (const s of specs) conns.push(await connect({ servers: s.url, name: 'cellkv-start-probe', maxReconnectAttempts: 0 }));
-    const subject = `cellkv.start.probe.${process.pid}.${Date.now()}`;
-    conns[0]!.subscribe(subject, {
-      callback: (_e, m) => {
-        m.respond(m.data);
-      },
-    });
-    await conns[0]!.flush();
-    const deadline = Date.now() + timeoutMs;
-    for (let i = 1; i < conns.length; i++) {
-      for (;;) {
-        try {
-          await conns[i]!.request(subject, new Uint8Array(0), { timeout: 250 });
-          break;
-        } catch {
-          if (Date.now() > deadline) throw new SetupError('START_FAILED', `NATS ${specs[i]!.az} does not reach ${specs[0]!.az} over cluster routes after ${timeoutMs / 1000}s`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    }
-  } finally {
-    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-  }
-}
-
 async function waitHttpReady(url: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -164,10 +110,6 @@ async function waitHttpReady(url: string, timeoutMs: number): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
-}
-
-function isEmptyDir(p: string): boolean {
-  return !existsSync(p) || readdirSync(p).length === 0;
 }
 
 /** Single-quotes for POSIX shells, so printed commands work when pasted. */
@@ -199,47 +141,44 @@ async function main(): Promise<void> {
   step(`nats-server ${nats.installed ? 'installed' : 'found'}: ${nats.bin} (${nats.version})`);
 
   const client = await choosePorts(explicitClient, [4222, 4223, 4224], 'NATS client');
-  const cluster = await choosePorts(explicitCluster, [6222, 6223, 6224], 'NATS cluster');
-  for (const n of [...client.notes, ...cluster.notes]) step(`note: port ${n}`);
-  const specs = await writeClusterConfigs(dir, NODES.map((n) => n.az), client.ports, cluster.ports);
-  await Promise.all(
-    specs.map((s) =>
-      supervisor.start({ name: `nats-${s.az}`, group: 0, command: nats.bin, args: ['-c', s.confFile], ready: null, readyTimeoutMs: 0, stopGraceMs: 5000 }),
-    ),
-  );
-  await Promise.all(specs.map((s) => waitForTcp(s.clientPort, 10_000)));
-  await verifyMesh(specs, 10_000);
-  const allUrls = specs.map((s) => s.url);
-  step(`NATS cluster up: ${specs.map((s) => `${s.az} :${s.clientPort}`).join(', ')} (routes ${cluster.ports.join(',')})`);
+  const clusterPorts = await choosePorts(explicitCluster, [6222, 6223, 6224], 'NATS cluster');
+  for (const n of [...client.notes, ...clusterPorts.notes]) step(`note: port ${n}`);
+  // NATS configs in <dir>/nats/<az>/, logs in <dir>/logs/, node data in <dir>/nodes/<id>.
+  const cluster = await LocalCluster.create({
+    dir,
+    removeDir: false,
+    dataDir: join(dir, 'nodes'),
+    logDir: join(dir, 'logs'),
+    runner: supervisor.runner(),
+    nats: {
+      layout: 'per-az',
+      clientPorts: client.ports,
+      clusterPorts: clusterPorts.ports,
+      header: 'Written by scripts/start.ts on every start; edits are overwritten.',
+      serverName: (az) => `cellkv-${az}`,
+      clusterName: 'cellkv-dev',
+      confFile: (az) => join(dir, 'nats', az, 'nats.conf'),
+    },
+    // Bootstrap only an empty data dir; a restarted node reopens its replicas from disk.
+    node: { logLevel: opts.logLevel, bootstrap: 'if-empty', readyTimeoutMs: 60_000 },
+  });
+  for (const n of cluster.nodes) await mkdir(join(dir, 'nats', n.az), { recursive: true });
+  await cluster.startNats();
+  try {
+    await cluster.waitMesh(10_000);
+  } catch (e) {
+    throw new SetupError('START_FAILED', (e as Error).message);
+  }
+  const allUrls = cluster.natsUrls;
+  step(`NATS cluster up: ${cluster.nats.map((s) => `${s.name} :${s.clientPort}`).join(', ')} (routes ${clusterPorts.ports.join(',')})`);
 
   const keys = await ensureDevKeys(join(dir, 'keys'));
   step(`dev signing key ${keys.created ? 'created' : 'loaded'}: ${keys.jwksFile}`);
 
-  const bootstrap = NODES.map((n) => `${n.id}:${n.az}`).join(',');
-  const fresh: string[] = [];
-  const metrics = await Promise.all(
-    NODES.map(async (n, i) => {
-      const dataDir = join(dir, 'nodes', n.id);
-      // Bootstrap only an empty data dir; a restarted node reopens its replicas from disk.
-      const isFresh = isEmptyDir(dataDir);
-      if (isFresh) fresh.push(n.id);
-      // Own AZ's server first, the others for failover.
-      const urls = [allUrls[i]!, ...allUrls.filter((_, j) => j !== i)].join(',');
-      const m = await supervisor.start({
-        name: n.id,
-        group: 1,
-        command: process.execPath,
-        args: ['--import', 'tsx', join(ROOT, 'cell/main.ts'), '--node-id', n.id, '--az', n.az, '--data-dir', dataDir, '--nats', urls, '--metrics-port', '0', ...(isFresh ? ['--bootstrap', bootstrap] : [])],
-        cwd: ROOT,
-        env: { ...process.env, CELLKV_LOG_LEVEL: opts.logLevel },
-        ready: /cellkv-node ready node=\S+ metrics=(\S+)/,
-        readyTimeoutMs: 60_000,
-        stopGraceMs: 15_000,
-      });
-      return `${n.id}/${n.az} ${m?.[1] ?? ''}`;
-    }),
-  );
-  const how = fresh.length === NODES.length ? 'bootstrapped a new cluster' : fresh.length === 0 ? 'reopened existing data' : `bootstrapped ${fresh.join(',')}, reopened the rest`;
+  await cluster.startNodes();
+  const fresh = cluster.nodes.filter((n) => n.bootstrapped).map((n) => n.id);
+  const metrics = cluster.nodes.map((n) => `${n.id}/${n.az} ${n.metricsUrl}`);
+  const how = fresh.length === cluster.nodes.length ? 'bootstrapped a new cluster' : fresh.length === 0 ? 'reopened existing data' : `bootstrapped ${fresh.join(',')}, reopened the rest`;
   step(`cell nodes up (${how}): ${metrics.join(', ')}`);
 
   const admin = await AdminClient.connect(allUrls);
@@ -263,18 +202,18 @@ async function main(): Promise<void> {
 
   let gatewayUrl: string | null = null;
   if (haveGateway) {
-    const m = await supervisor.start({
+    const gw = await cluster.startGateway({
       name: 'gateway',
-      group: 2,
-      command: process.execPath,
-      args: ['--import', 'tsx', gatewayMain, '--port', String(gatewayPort), '--host', '127.0.0.1', '--nats', allUrls.join(','), '--jwks-file', keys.jwksFile, '--issuer', keys.issuer, '--audience', keys.audience, '--tenant-claim', 'tenant'],
-      cwd: ROOT,
-      env: { ...process.env, CELLKV_LOG_LEVEL: opts.logLevel },
-      ready: /cellkv-gateway ready (\S+)/,
+      port: gatewayPort,
+      host: '127.0.0.1',
+      jwksFile: keys.jwksFile,
+      issuer: keys.issuer,
+      audience: keys.audience,
+      extraArgs: ['--tenant-claim', 'tenant'],
+      logLevel: opts.logLevel,
       readyTimeoutMs: 60_000,
-      stopGraceMs: 10_000,
     });
-    gatewayUrl = m?.[1] ?? `http://127.0.0.1:${gatewayPort}`;
+    gatewayUrl = gw.url || `http://127.0.0.1:${gatewayPort}`;
     const ready = await waitHttpReady(gatewayUrl, 15_000);
     step(ready ? `gateway ready: ${gatewayUrl}` : `gateway started at ${gatewayUrl} but /readyz is not 200 yet (see logs/gateway.log)`);
   } else {
@@ -294,7 +233,7 @@ async function main(): Promise<void> {
     `cellkv is running. Data: ${dir}  Logs: ${join(dir, 'logs')}`,
     `  gateway  ${gatewayUrl ?? '(not started)'}`,
     `  NATS     ${allUrls.join(',')}`,
-    `  nodes    ${NODES.map((n) => `${n.id}/${n.az}`).join(' ')}`,
+    `  nodes    ${cluster.nodes.map((n) => `${n.id}/${n.az}`).join(' ')}`,
     ...(canaryMetrics ? [`  canary   ${canaryMetrics} (tenant "${CANARY_TENANT}"; failing windows in ${join(dir, 'canary-violations')})`] : []),
     '',
     `Dev token (tenant "${DEV_TENANT}", scopes "${ALL_SCOPES}", valid ${TOKEN_TTL_S / 86400} days; also in ${join(dir, 'dev-token')}):`,
@@ -325,10 +264,10 @@ async function startCanary(gatewayUrl: string | null, keys: Awaited<ReturnType<t
     return null;
   }
   const token = await mintDevToken(keys, { tenant: CANARY_TENANT, scopes: 'kv:read kv:write', ttlSeconds: TOKEN_TTL_S });
-  const m = await supervisor.start({
+  const c = await supervisor.start({
     name: 'canary',
     group: 3,
-    command: process.execPath,
+    cmd: process.execPath,
     args: ['--import', 'tsx', join(ROOT, 'canary/main.ts'), '--url', gatewayUrl, '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--violations-dir', join(dir, 'canary-violations')],
     cwd: ROOT,
     env: { ...process.env, CELLKV_LOG_LEVEL: opts.logLevel, CELLKV_CANARY_TOKEN: token },
@@ -336,6 +275,7 @@ async function startCanary(gatewayUrl: string | null, keys: Awaited<ReturnType<t
     readyTimeoutMs: 30_000,
     stopGraceMs: 15_000,
   });
+  const m = c.ready;
   // canary/metrics.ts prints the full /metrics URL.
   const metrics = m?.[1] ?? 'http://127.0.0.1:?/metrics';
   step(`canary running (run ${m?.[2] ?? '?'}): ${metrics}`);

@@ -3,36 +3,37 @@
 // for each one's ready line, logs their output to <dir>/logs/, records pids in
 // <dir>/run/state.json, and kills whatever is left on every exit path.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ProcessRole, Runner } from './cluster/launcher.js';
+import { signal, signalGroup, spawnChild, type Child, type ChildSpec } from './cluster/procs.js';
 
-export interface ChildSpec {
+export interface SupervisedSpec extends Omit<ChildSpec, 'label' | 'logFile' | 'logStdout' | 'readyMatch' | 'detached' | 'onSpawn'> {
   readonly name: string;
   /** Stop group: lower groups stop later (NATS = 0, nodes = 1, gateway = 2). */
   readonly group: number;
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly cwd?: string;
-  readonly env?: NodeJS.ProcessEnv;
-  /** A stdout line matching this means the child is ready; null = ready once spawned. */
-  readonly ready: RegExp | null;
-  readonly readyTimeoutMs: number;
   /** Grace after SIGTERM before SIGKILL. */
   readonly stopGraceMs: number;
 }
 
 interface Running {
-  readonly spec: ChildSpec;
+  readonly spec: SupervisedSpec;
   readonly proc: ChildProcess;
   readonly logFile: string;
-  readonly logFd: number;
   exited: boolean;
   expectedExit: boolean;
   /** Printed its ready line: an exit after that is news; one before it fails start(). */
   ready: boolean;
 }
+
+/** Stop group and grace of each kind of launcher process (the canary is group 3). */
+const ROLES: Record<ProcessRole, { group: number; stopGraceMs: number }> = {
+  nats: { group: 0, stopGraceMs: 5000 },
+  node: { group: 1, stopGraceMs: 15_000 },
+  gateway: { group: 2, stopGraceMs: 10_000 },
+};
 
 export interface RunState {
   readonly supervisorPid: number;
@@ -107,68 +108,42 @@ export class Supervisor {
     return stale.length;
   }
 
-  /** Spawns a child and resolves with its ready line's match once it prints it. */
-  async start(spec: ChildSpec): Promise<RegExpExecArray | null> {
+  /** Spawns a child (logs in <logDir>/<name>.log) and resolves once it printed its ready line. */
+  async start(spec: SupervisedSpec): Promise<Child> {
     if (this.stopping) throw new Error('stopping');
     const logFile = join(this.logDir, `${spec.name}.log`);
-    const logFd = openSync(logFile, 'a');
-    writeSync(logFd, `\n--- ${new Date().toISOString()} ${spec.command} ${spec.args.join(' ')}\n`);
-    // stderr goes straight to the log (pino/nats logs); stdout is piped for the ready line.
-    const proc = spawn(spec.command, [...spec.args], { cwd: spec.cwd, env: spec.env ?? process.env, stdio: ['ignore', 'pipe', logFd], detached: true });
-    const child: Running = { spec, proc, logFile, logFd, exited: false, expectedExit: false, ready: spec.ready === null };
-    this.children.push(child);
-    this.writeState();
-    let buffered = '';
-    let onLine: ((line: string) => void) | null = null;
-    proc.stdout?.on('data', (d: Buffer) => {
-      try {
-        writeSync(logFd, d);
-      } catch {
-        // the log is best effort
-      }
-      if (!onLine) return;
-      buffered += d.toString();
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        onLine?.(line);
-      }
-    });
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-      proc.once('exit', (code, signal) => {
-        child.exited = true;
-        this.writeState();
-        if (child.ready && !child.expectedExit && !this.stopping) this.onUnexpectedExit(spec.name, code, signal, logFile);
-        resolve({ code, signal });
+    let child: Running | null = null;
+    try {
+      const c = await spawnChild({
+        ...spec,
+        label: spec.name,
+        // stderr goes straight to the log (pino/nats logs); stdout too, and is read for the ready line.
+        logFile,
+        logStdout: true,
+        readyMatch: 'line',
+        detached: true,
+        onSpawn: (proc, exited) => {
+          const r: Running = { spec, proc, logFile, exited: false, expectedExit: false, ready: spec.ready === null };
+          child = r;
+          this.children.push(r);
+          this.writeState();
+          void exited.then(({ code, signal: sig }) => {
+            r.exited = true;
+            this.writeState();
+            if (r.ready && !r.expectedExit && !this.stopping) this.onUnexpectedExit(spec.name, code, sig, logFile);
+          });
+        },
       });
-      proc.once('error', () => {
-        child.exited = true;
-        resolve({ code: null, signal: null });
-      });
-    });
-    if (!spec.ready) return null;
-    const ready = spec.ready;
-    return new Promise<RegExpExecArray | null>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        onLine = null;
-        reject(new Error(`${spec.name} did not become ready within ${spec.readyTimeoutMs / 1000}s\n${this.tail(logFile)}`));
-      }, spec.readyTimeoutMs);
-      onLine = (line) => {
-        const m = ready.exec(line);
-        if (!m) return;
-        clearTimeout(timer);
-        onLine = null;
-        child.ready = true;
-        resolve(m);
-      };
-      void exited.then(({ code, signal }) => {
-        if (!onLine) return;
-        clearTimeout(timer);
-        onLine = null;
-        reject(new Error(`${spec.name} exited (${signal ?? `code ${code}`}) while starting\n${this.tail(logFile)}`));
-      });
-    });
+      if (child) (child as Running).ready = true;
+      return c;
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${this.tail(logFile)}`);
+    }
+  }
+
+  /** The launcher's processes under this supervisor, each kind in its stop group. */
+  runner(): Runner {
+    return { start: (role, name, spec) => this.start({ ...spec, name, ...ROLES[role] }) };
   }
 
   /** The last lines of a log file, indented, for error messages. */
@@ -195,7 +170,6 @@ export class Supervisor {
       await Promise.all(members.map((c) => this.stopOne(c, report)));
       report(`stopped ${members.map((c) => c.spec.name).join(', ')}`);
     }
-    for (const c of this.children) closeQuietly(c.logFd);
     if (this.ownsState) await rm(join(this.runDir, STATE_FILE), { force: true });
   }
 
@@ -237,30 +211,5 @@ export class Supervisor {
     } catch {
       // state is advisory (used to reap leftovers after a hard kill)
     }
-  }
-}
-
-function signal(p: ChildProcess, sig: NodeJS.Signals): void {
-  try {
-    if (p.exitCode === null && p.signalCode === null) p.kill(sig);
-  } catch {
-    // already gone
-  }
-}
-
-function signalGroup(p: ChildProcess, sig: NodeJS.Signals): void {
-  if (p.pid === undefined) return;
-  try {
-    process.kill(-p.pid, sig);
-  } catch {
-    signal(p, sig);
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
   }
 }

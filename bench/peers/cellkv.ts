@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killHard, spawnReady, trackTempDir, untrackTempDir, type Spawned } from '../../chaos/procs.js';
-import { anyFreePort } from '../../scripts/nats-cluster.js';
+import { distinctFreePorts } from '../../scripts/cluster/ports.js';
+import { killHard, killPids, spawnChild, trackTempDir, untrackTempDir, type Child } from '../../scripts/cluster/procs.js';
 import type { OpKind } from '../workloads.js';
 import type { PeerProcess, PeerStartOptions, RunningPeer, TargetSpec } from './types.js';
 
@@ -37,12 +37,6 @@ const NOTES = [
   '  HTTP: undici Pool, keep-alive, one connection per worker; NATS: the front door via shared/client (no retries, no idempotency keys).',
 ];
 
-async function distinctFreePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) ports.add(await anyFreePort());
-  return [...ports];
-}
-
 /** Children of scripts/start.ts as its supervisor records them (run/state.json). */
 function childrenOf(dir: string): PeerProcess[] {
   try {
@@ -50,17 +44,6 @@ function childrenOf(dir: string): PeerProcess[] {
     return s.children.filter((c) => c.pid > 0);
   } catch {
     return [];
-  }
-}
-
-function killPids(pids: readonly number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGCONT');
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
   }
 }
 
@@ -85,18 +68,18 @@ export async function startCellkv(o: CellkvStartOptions): Promise<RunningPeer> {
     env['BENCH_CPU_PROF_DIR'] = o.cpuProfDir;
   }
   o.log(`cellkv: starting scripts/start.ts in ${dir} (gateway :${ports[0]}, NATS :${ports.slice(1, 4).join(',')})`);
-  let proc: Spawned;
+  let proc: Child;
   try {
-    proc = await spawnReady({
+    proc = await spawnChild({
+      label: 'cellkv (scripts/start.ts)',
       cmd: process.execPath,
       args: ['--import', 'tsx', join(ROOT, 'scripts/start.ts'), '--dir', dir, '--port', String(ports[0]), '--nats-ports', ports.slice(1, 4).join(','), '--cluster-ports', ports.slice(4, 7).join(','), '--log-level', 'warn', ...(o.allowInstall ? [] : ['--no-install'])],
       cwd: ROOT,
       env,
       logFile: join(dir, 'start.log'),
-      // start.ts prints its steps then this line; the match spans both (spawnReady matches its whole output).
-      readyPattern: /cluster ready: ([^\n]*)[\s\S]*cellkv ready gateway=(\S+) nats=(\S+)/,
+      // start.ts prints its steps then this line; the match spans both (matched on the recent output as a whole).
+      ready: /cluster ready: ([^\n]*)[\s\S]*cellkv ready gateway=(\S+) nats=(\S+)/,
       readyTimeoutMs: 120_000,
-      label: 'cellkv (scripts/start.ts)',
     });
   } catch (e) {
     killPids(childrenOf(dir).map((c) => c.pid));

@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { killHard, spawnReady, trackTempDir, untrackTempDir, type Spawned } from '../../chaos/procs.js';
-import { anyFreePort } from '../../scripts/nats-cluster.js';
+import { distinctFreePorts } from '../../scripts/cluster/ports.js';
+import { killHard, sleep, spawnChild, trackTempDir, untrackTempDir, type Child } from '../../scripts/cluster/procs.js';
 import type { OpKind } from '../workloads.js';
 import type { PeerStartOptions, RunningPeer } from './types.js';
 
@@ -63,8 +63,6 @@ export async function ensureEtcd(log: (l: string) => void, allowInstall: boolean
   return after;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 async function healthy(url: string): Promise<boolean> {
   try {
     const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) });
@@ -88,16 +86,14 @@ export async function startEtcd(o: PeerStartOptions): Promise<RunningPeer> {
   const etcd = await ensureEtcd(o.log, o.allowInstall);
   const dir = await mkdtemp(join(tmpdir(), 'cellkv-bench-etcd-'));
   trackTempDir(dir);
-  const ports = new Set<number>();
-  while (ports.size < 6) ports.add(await anyFreePort());
-  const [c1, c2, c3, p1, p2, p3] = [...ports] as [number, number, number, number, number, number];
+  const [c1, c2, c3, p1, p2, p3] = (await distinctFreePorts(6)) as [number, number, number, number, number, number];
   const members = [
     { name: 'm1', client: c1, peer: p1 },
     { name: 'm2', client: c2, peer: p2 },
     { name: 'm3', client: c3, peer: p3 },
   ];
   const initialCluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
-  const spawned: { name: string; s: Spawned }[] = [];
+  const spawned: { name: string; s: Child }[] = [];
   const stopAll = async () => {
     for (const m of spawned) await killHard(m.s);
     await rm(dir, { recursive: true, force: true });
@@ -106,7 +102,8 @@ export async function startEtcd(o: PeerStartOptions): Promise<RunningPeer> {
   try {
     o.log(`etcd: starting 3 members (${etcd.version}) in ${dir}`);
     for (const m of members) {
-      const s = await spawnReady({
+      const s = await spawnChild({
+        label: `etcd ${m.name}`,
         cmd: etcd.bin,
         args: [
           '--name', m.name,
@@ -127,9 +124,8 @@ export async function startEtcd(o: PeerStartOptions): Promise<RunningPeer> {
         cwd: dir,
         env: process.env,
         logFile: join(dir, `${m.name}.log`),
-        readyPattern: null,
+        ready: null,
         readyTimeoutMs: 10_000,
-        label: `etcd ${m.name}`,
       });
       spawned.push({ name: m.name, s });
     }

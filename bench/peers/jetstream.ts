@@ -3,19 +3,20 @@
 // history 1, created with allow_direct so the driver can offer both read paths (see
 // jetstream-client.ts). nats-server is found (or installed) as `npm start` finds it.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { killHard, spawnReady, trackTempDir, untrackTempDir, type Spawned } from '../../chaos/procs.js';
-import { anyFreePort, ensureNatsServer } from '../../scripts/nats-cluster.js';
+import { launchNats, type NatsProc } from '../../scripts/cluster/nats.js';
+import { distinctFreePorts } from '../../scripts/cluster/ports.js';
+import { killHard, sleep, trackTempDir, untrackTempDir } from '../../scripts/cluster/procs.js';
+import { ensureNatsServer } from '../../scripts/nats-cluster.js';
 import type { OpKind } from '../workloads.js';
 import type { PeerStartOptions, RunningPeer } from './types.js';
 
 export const BUCKET = 'bench';
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Creates the bucket once the JetStream meta group has a leader (retrying while it elects one). */
 async function createBucket(servers: string[], valueBytes: number, timeoutMs: number): Promise<void> {
@@ -55,38 +56,38 @@ export async function startJetStream(o: PeerStartOptions): Promise<RunningPeer> 
   const nats = await ensureNatsServer(o.log, o.allowInstall);
   const dir = await mkdtemp(join(tmpdir(), 'cellkv-bench-js-'));
   trackTempDir(dir);
-  const ports = new Set<number>();
-  while (ports.size < 6) ports.add(await anyFreePort());
-  const all = [...ports];
+  const all = await distinctFreePorts(6);
   const servers = [0, 1, 2].map((i) => ({ name: `js${i + 1}`, client: all[i]!, route: all[i + 3]!, store: join(dir, `js${i + 1}`) }));
-  const spawned: Spawned[] = [];
+  const spawned: NatsProc[] = [];
   const stopAll = async () => {
-    for (const s of spawned) await killHard(s);
+    for (const s of spawned) await killHard(s.child);
     await rm(dir, { recursive: true, force: true });
     untrackTempDir(dir);
   };
   try {
     o.log(`jetstream: starting 3 nats-servers with JetStream (${nats.version}) in ${dir}`);
     for (const s of servers) {
-      const routes = servers.filter((x) => x !== s).map((x) => `"nats-route://127.0.0.1:${x.route}"`);
-      const conf = join(dir, `${s.name}.conf`);
-      await writeFile(
-        conf,
-        [
-          `server_name: "${s.name}"`,
-          `listen: "127.0.0.1:${s.client}"`,
-          'max_payload: 8MB',
-          `jetstream { store_dir: "${s.store}", max_memory_store: 1GB, max_file_store: 200GB }`,
-          `cluster { name: "cellkv-bench-js", listen: "127.0.0.1:${s.route}", routes: [${routes.join(', ')}] }`,
-          '',
-        ].join('\n'),
+      const routes = servers.filter((x) => x !== s).map((x) => `nats-route://127.0.0.1:${x.route}`);
+      spawned.push(
+        await launchNats({
+          name: s.name,
+          confFile: join(dir, `${s.name}.conf`),
+          clientPort: s.client,
+          cwd: dir,
+          logFile: join(dir, `${s.name}.log`),
+          config: {
+            serverName: s.name,
+            listen: `127.0.0.1:${s.client}`,
+            extra: [`jetstream { store_dir: "${s.store}", max_memory_store: 1GB, max_file_store: 200GB }`],
+            cluster: { name: 'cellkv-bench-js', listen: `127.0.0.1:${s.route}`, routes },
+          },
+        }),
       );
-      spawned.push(await spawnReady({ cmd: nats.bin, args: ['-c', conf], cwd: dir, env: process.env, logFile: join(dir, `${s.name}.log`), readyPattern: null, readyTimeoutMs: 10_000, label: `nats-server ${s.name}` }));
     }
     const urls = servers.map((s) => `nats://127.0.0.1:${s.client}`);
     await createBucket(urls, o.valueBytes, 60_000);
     o.log(`jetstream: bucket "${BUCKET}" ready (R3, history 1, file storage)`);
-    const pids = servers.map((s, i) => ({ name: `nats-${s.name}`, pid: spawned[i]!.proc.pid ?? 0 }));
+    const pids = servers.map((s, i) => ({ name: `nats-${s.name}`, pid: spawned[i]!.child.proc.pid ?? 0 }));
     return {
       peer: 'jetstream',
       version: `${nats.version} (JetStream), @nats-io/kv 3.4.0`,

@@ -3,7 +3,6 @@
 // does not exist in the checkout.
 
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,8 +19,6 @@ const GATEWAY = join(ROOT, 'gateway/main.ts');
 if (!existsSync(GATEWAY)) throw new Error(`${GATEWAY} is missing: update GATEWAY in this test to where the gateway entry point moved`);
 
 let cluster: CellCluster | null = null;
-let gw: ChildProcess | null = null;
-let gwOutput = '';
 let dir = '';
 let url = '';
 let token = '';
@@ -31,34 +28,10 @@ before(async () => {
   const keys = await ensureDevKeys(join(dir, 'keys'));
   token = await mintDevToken(keys, { tenant: 'rt', scopes: ALL_SCOPES, ttlSeconds: 600 });
   cluster = await CellCluster.start();
-  gw = spawn(process.execPath, ['--import', 'tsx', GATEWAY, '--port', '0', '--nats', cluster.nats.url, '--jwks-file', keys.jwksFile, '--issuer', keys.issuer, '--audience', keys.audience], {
-    cwd: ROOT,
-    env: { ...process.env, CELLKV_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  gw.stderr?.on('data', (d: Buffer) => (gwOutput = (gwOutput + d.toString()).slice(-8000)));
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${gwOutput}`)), 30_000);
-    gw!.stdout?.on('data', (d: Buffer) => {
-      gwOutput += d.toString();
-      const m = /cellkv-gateway ready (\S+)/.exec(gwOutput);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    gw!.once('exit', (code) => reject(new Error(`gateway exited ${code}:\n${gwOutput}`)));
-  });
+  url = (await cluster.startGateway(keys)).url;
 });
 
 after(async () => {
-  if (gw && gw.exitCode === null && gw.signalCode === null) {
-    const exited = new Promise((r) => gw!.once('exit', r));
-    gw.kill('SIGTERM');
-    const t = setTimeout(() => gw?.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-  }
   await cluster?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
