@@ -6,7 +6,6 @@
 // `npm start` passes its Supervisor); nodes restart on the same data directory, can be killed,
 // terminated, paused; stop() kills everything started and removes the temp dir it made.
 
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,43 +15,12 @@ import { cellNodeArgs, childEnv, gatewayArgs, GATEWAY_READY, NODE_READY, REPO_RO
 import { launchNats, waitForMesh, type NatsProc } from './nats.js';
 import { freePort } from './ports.js';
 import { directRunner, type LauncherOptions, type Runner } from './options.js';
-import { isRunning, killHard, terminate, type Child } from './procs.js';
+import { killHard, terminate, type Child } from './procs.js';
 
 export { directRunner };
+export { NodeProc } from './node-proc.js';
+import { NodeProc } from './node-proc.js';
 export type { LauncherOptions, NatsOptions, NodeOptions, ProcessRole, Runner } from './options.js';
-
-export class NodeProc {
-  child: Child | null = null;
-  metricsUrl = '';
-  paused = false;
-  /** Set while the launcher itself stops the process, so the exit is not a crash. */
-  stopping = false;
-  starts = 0;
-  /** Whether the last start bootstrapped (an empty data dir, or bootstrap 'always'). */
-  bootstrapped = false;
-
-  constructor(
-    readonly id: string,
-    readonly az: string,
-    readonly index: number,
-    readonly dataDir: string,
-    readonly logFile: string | null,
-  ) {}
-
-  /** The running process, or null. */
-  get proc(): ChildProcess | null {
-    return isRunning(this.child?.proc) ? this.child!.proc : null;
-  }
-
-  /** Accepted for callers that mark a crashed node gone; the getter already reports only a running process. */
-  set proc(_: ChildProcess | null) {
-    // nothing to do: the exited child stays, for its output
-  }
-
-  get output(): string {
-    return this.child?.output() ?? '';
-  }
-}
 
 export interface GatewayProc {
   readonly name: string;

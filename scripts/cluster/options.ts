@@ -1,7 +1,7 @@
 // Options of the launcher (launcher.ts): the NATS layout, how nodes start, where things go,
 // and the Runner that spawns every process.
 
-import type { NodeProc } from './launcher.js';
+import type { NodeProc } from './node-proc.js';
 import { spawnChild, type Child, type ChildSpec, type ExitStatus } from './procs.js';
 
 export type ProcessRole = 'nats' | 'node' | 'gateway';

@@ -13,8 +13,7 @@ import { FAULT_TYPES, isFaultType, type FaultType } from './nemesis.js';
 import { runSeeds, summarize, type PoolRunOptions, type SeedSummary } from './pool.js';
 import { replayCommand } from './replay.js';
 import { runSeed } from './run.js';
-import { isNodeMutation, replayNodeSeed, runNodeSeeds } from './node/node-cli.js';
-import type { NodeMutation } from '../../cell/node/mutations.js';
+import { isNodeMutation, replayNodeSeed, runNodeSeeds, type NodeMutation } from './node/node-cli.js';
 
 const FAILURE_DIR = 'sim-failures';
 const PROGRESS_EVERY_MS = 3000;

@@ -4,10 +4,9 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { NODE_MUTATIONS, type NodeMutation } from '../../cell/node/mutations.js';
 import type { FailureKind } from './invariants.js';
 import { runNodeSeed } from './node/node-run.js';
-import { nodeReplayCommand } from './node/node-cli.js';
+import { NODE_MUTATIONS, nodeReplayCommand, type NodeMutation } from './node/node-cli.js';
 import { Rng } from './rng.js';
 import { SimDisk, SimulatedDiskError } from './node/sim-disk.js';
 import { SimScheduler } from './node/scheduler.js';

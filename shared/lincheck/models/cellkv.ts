@@ -11,7 +11,7 @@
 //   - a later known write v is possible iff v > bound (some u in [bound, v-1] exists, and an
 //     overwritten version can never be observed again, so nothing else constrains it).
 
-import { type Model, type Operation, type StepResult, STEP_FAIL, hashString, partitionByKey } from '../model.js';
+import { type Model, type StepResult, STEP_FAIL, hashString, partitionByKey } from '../model.js';
 import { type CellkvFacts, NO_FACTS } from './cellkv-facts.js';
 import type { CellkvInput, CellkvOp, CellkvOutput } from './cellkv-ops.js';
 

@@ -6,6 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { formatHistory, HISTORY_FORMAT } from '../../../shared/lincheck/index.js';
 import { NODE_MUTATIONS, type NodeMutation } from '../../../cell/node/mutations.js';
+
+export { NODE_MUTATIONS, type NodeMutation };
 import { runNodeSeed, type NodeRunResult } from './node-run.js';
 
 const FAILURE_DIR = 'sim-failures';
