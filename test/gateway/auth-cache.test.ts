@@ -46,10 +46,13 @@ test('a token that fails verification is refused every time, whatever was cached
   const v = await TokenVerifier.create({ jwksFile: keys.jwksFile, issuer: ISSUER, audience: AUDIENCE, tenantClaim: 'tenant' });
   const good = await mintToken(keys, { tenant: 'acme' });
   await v.verify(`Bearer ${good}`);
-  // Same header and payload, one signature byte changed: a different token string, so no hit.
+  // Same header and payload, one signature character changed: a different token string, so no
+  // hit. A middle character: the last one of a base64url signature carries padding bits, so
+  // changing it may leave the decoded signature (and the verdict) unchanged.
   const parts = good.split('.');
   const sig = parts[2]!;
-  const tampered = `${parts[0]}.${parts[1]}.${sig.slice(0, -2)}${sig.endsWith('AA') ? 'AB' : 'AA'}`;
+  const mid = Math.floor(sig.length / 2);
+  const tampered = `${parts[0]}.${parts[1]}.${sig.slice(0, mid)}${sig[mid] === 'A' ? 'B' : 'A'}${sig.slice(mid + 1)}`;
   assert.equal(await codeOf(v.verify(`Bearer ${tampered}`)), 'UNAUTHENTICATED');
 });
 
