@@ -128,7 +128,19 @@ export interface MetaCommand {
   readonly json: string;
 }
 
-export type CellCommand = WriteCommand | ExpireCommand | MetaCommand;
+/**
+ * Splits the cell at `splitKey` (namespaced): the cell keeps [start, splitKey), a new cell
+ * `newCellId` takes [splitKey, end) with the same replicas, its log starting at this entry's
+ * index. Applied only if the cell's epoch still is `epoch` and the key lies strictly inside.
+ */
+export interface SplitCommand {
+  readonly kind: 'split';
+  readonly splitKey: Uint8Array;
+  readonly newCellId: string;
+  readonly epoch: number;
+}
+
+export type CellCommand = WriteCommand | ExpireCommand | MetaCommand | SplitCommand;
 
 /** One Raft entry carries a batch of commands (proposals are batched per cell). */
 export interface CellEntryPayload {

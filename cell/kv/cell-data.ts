@@ -5,7 +5,7 @@
 
 import { assert } from '../../shared/assert.js';
 import type { ConfState, Entry } from '../raft/types.js';
-import type { CellEntryPayload, OpResult, WriteCommand } from '../../shared/cell-protocol.js';
+import type { CellEntryPayload, OpResult, SplitCommand, WriteCommand } from '../../shared/cell-protocol.js';
 import {
   appliedKey,
   dataKey,
@@ -24,7 +24,7 @@ import {
   type AppliedState,
   type StoredValue,
 } from '../storage/records.js';
-import { namespacedKey } from '../../shared/keys.js';
+import { inKeyRange, namespacedKey } from '../../shared/keys.js';
 import { MAX_OPS_PER_ENTRY, applyExpire, applyWrite, type ApplyView } from './kv-apply.js';
 import type { BatchOp, KvDb } from './kv-db.js';
 import { UsageCounters } from './usage.js';
@@ -72,6 +72,10 @@ export class CellData {
   private readonly cache: ValueCache;
   /** Simulation mutants (cell/node/mutations.ts); always false in a deployment. */
   mutantKeepsStaleCache = false;
+  /** The key range this replica owns; apply refuses ops outside it (a split moved them away). */
+  private range: { start: Uint8Array; end: Uint8Array | null } = { start: new Uint8Array(0), end: null };
+  /** A split command applied by the last applyEntry, for the node to carry out. */
+  private pendingSplit: SplitCommand | null = null;
   mutantDropsData = false;
 
   private constructor(
@@ -217,6 +221,29 @@ export class CellData {
     return results;
   }
 
+  /** The owned range (the node sets it at open and at every split). */
+  setRange(start: Uint8Array, end: Uint8Array | null): void {
+    this.range = { start, end };
+    this.usage.setRange(start, end);
+  }
+
+  /** The split the last applied entry asked for, once (the node validates and carries it out). */
+  takePendingSplit(): SplitCommand | null {
+    const s = this.pendingSplit;
+    this.pendingSplit = null;
+    return s;
+  }
+
+  /** Adds ops to this round's batch (the node's split records travel with the applied state). */
+  stageOps(ops: readonly BatchOp[]): void {
+    for (const op of ops) this.ops.push(op);
+  }
+
+  /** Whether nothing applied is pending unwritten (the overlay is empty). */
+  get quiescent(): boolean {
+    return this.ops.length === 0 && this.overlay.size === 0;
+  }
+
   setConfState(confState: ConfState): void {
     this.state = { ...this.state, confState };
   }
@@ -231,8 +258,16 @@ export class CellData {
           out.push(await this.applyWriteOnce(cmd, index, position));
           position += cmd.ops.length;
           break;
-        case 'expire':
-          this.expiredDeleted += await applyExpire(cmd, this.view());
+        case 'expire': {
+          // Keys a split moved away since the sweep chose them belong to the other cell now.
+          const keys = cmd.keys.filter((k) => inKeyRange(k, this.range.start, this.range.end));
+          this.expiredDeleted += await applyExpire(keys.length === cmd.keys.length ? cmd : { ...cmd, keys }, this.view());
+          out.push(null);
+          break;
+        }
+        case 'split':
+          assert(this.pendingSplit === null, 'one split per entry');
+          this.pendingSplit = cmd;
           out.push(null);
           break;
         case 'meta': {
@@ -257,6 +292,11 @@ export class CellData {
     const floor = Math.max(cmd.nowMs - this.dedupe.retentionMs, this.state.dedupeCutoffMs);
     const prior = await this.readDedupe(cmd.requestId);
     if (prior && prior.atMs >= floor) return prior.results;
+    // Proposed before a split this entry comes after: the keys moved to another cell. Not
+    // applied and not remembered, so the client's retry goes to the new owner.
+    if (cmd.ops.some((op) => !inKeyRange(namespacedKey(cmd.tenant, op.key), this.range.start, this.range.end))) {
+      return cmd.ops.map(() => ({ status: 'error', code: 'WRONG_RANGE', message: 'the key moved to another cell (split); refresh the directory', currentVersion: null }));
+    }
     const opsBefore = this.ops.length;
     const results = await applyWrite(cmd, index, position, this.view());
     if (this.mutantDropsData) this.ops.length = opsBefore;

@@ -4,6 +4,8 @@
 
 import { createHash } from 'node:crypto';
 import { KvError } from '../../shared/errors.js';
+import { bytesOfHex } from '../../shared/directory.js';
+import { namespacedKey } from '../../shared/keys.js';
 import { dataRange, usageRange } from '../storage/records.js';
 import type { NodeDb } from '../storage/node-db.js';
 import { BackupAdmin, type BackupAdminRequest, type BackupHost } from './backup-admin.js';
@@ -20,6 +22,8 @@ export interface AdminHost extends BackupHost {
   schedulePump(): void;
   /** Proposes a meta command on the meta leader; see CellNode.proposeMeta. */
   proposeMeta(json: string): Promise<void>;
+  /** Splits a cell this node leads at a namespaced key; see CellNode.requestSplit. */
+  requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }>;
 }
 
 export class AdminApi {
@@ -34,7 +38,7 @@ export class AdminApi {
   async handle(data: Uint8Array): Promise<Uint8Array> {
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
     try {
-      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string };
+      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string; splitKey?: string; tenant?: string; key?: string };
       if (BackupAdmin.handles(req.op)) return enc(await this.backup.handle(req as BackupAdminRequest));
       if (req.op === 'meta' && typeof req.json === 'string') {
         // Validated here so a malformed command never enters the meta log.
@@ -60,12 +64,20 @@ export class AdminApi {
           cells: [...this.host.replicas.values()].map((r) => ({ cell: r.cellId, ...r.raft.status(), ...this.host.hexRange(r), epoch: r.epoch })),
         });
       }
+      if (req.op === 'split' && req.cell) {
+        // The split point: a namespaced key in hex, or a tenant and a key (UTF-8).
+        let splitKey: Uint8Array;
+        if (typeof req.splitKey === 'string' && /^([0-9a-f]{2})+$/.test(req.splitKey)) splitKey = bytesOfHex(req.splitKey);
+        else if (typeof req.tenant === 'string' && typeof req.key === 'string' && req.key.length > 0) splitKey = namespacedKey(req.tenant, new TextEncoder().encode(req.key));
+        else return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'split needs cell and splitKey (hex of a namespaced key) or tenant and key' });
+        return enc({ ok: true, ...(await this.host.requestSplit(req.cell, splitKey)) });
+      }
       if (req.op === 'transfer' && req.cell && req.to) {
         this.host.replicas.get(req.cell)?.raft.transferLeadership(req.to);
         this.host.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer or backupSnapshot/backupLog/backupChunk/backupEnd' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer, split or backupSnapshot/backupLog/backupChunk/backupEnd' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
       return enc({ ok: false, code, message: (e as Error).message });

@@ -31,6 +31,8 @@ export const MetaCommandSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('deleteTenant'), id: z.string() }),
   z.object({ op: z.literal('init'), cells: z.array(Cell), nodes: z.array(z.object({ id: z.string(), az: z.string() })) }),
   z.object({ op: z.literal('heartbeat'), node: z.string(), az: z.string(), atMs: z.number() }),
+  /** Cell descriptors from the cells themselves (after a split): each replaces an older epoch of its id. */
+  z.object({ op: z.literal('cells'), cells: z.array(Cell).min(1).max(16) }),
 ]);
 
 export type MetaOp = z.infer<typeof MetaCommandSchema>;
@@ -86,6 +88,20 @@ export class MetaState {
         ops.push({ type: 'put', key: metaDocKey(this.cellId, 'cells'), value: encoder.encode(JSON.stringify(this.cells)) });
         for (const n of cmd.nodes) this.putNode({ id: n.id, az: n.az, lastHeartbeatMs: 0 }, ops);
         return;
+      case 'cells': {
+        let changed = false;
+        for (const c of cmd.cells) {
+          const i = this.cells.findIndex((x) => x.id === c.id);
+          if (i < 0) this.cells = [...this.cells, c];
+          else if (this.cells[i]!.epoch < c.epoch) this.cells = this.cells.map((x, j) => (j === i ? c : x));
+          else continue;
+          changed = true;
+        }
+        if (!changed) return;
+        this.cells = [...this.cells].sort((a, b) => (a.id === 'meta' ? -1 : b.id === 'meta' ? 1 : a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+        ops.push({ type: 'put', key: metaDocKey(this.cellId, 'cells'), value: encoder.encode(JSON.stringify(this.cells)) });
+        return;
+      }
       case 'heartbeat':
         this.putNode({ id: cmd.node, az: cmd.az, lastHeartbeatMs: cmd.atMs }, ops);
         return;

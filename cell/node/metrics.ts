@@ -54,6 +54,7 @@ export class NodeMetrics {
   readonly raftEnvelopesOut = new Counter({ name: 'cellkv_raft_envelopes_sent_total', help: 'NATS messages carrying Raft messages', registers: [this.registry] });
   readonly snapshotSends = new Counter({ name: 'cellkv_snapshot_chunks_sent_total', help: 'Snapshot chunks sent', registers: [this.registry] });
   readonly snapshotInstalls = new Counter({ name: 'cellkv_snapshots_installed_total', help: 'Snapshots installed', registers: [this.registry] });
+  readonly splits = new Counter({ name: 'cellkv_cell_splits_total', help: 'Cell splits this node applied (one per replica of the split cell)', registers: [this.registry] });
   readonly requests = new Counter({ name: 'cellkv_requests_total', help: 'Cell requests by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly shed = new Counter({ name: 'cellkv_requests_shed_total', help: 'Requests refused because a queue was full', registers: [this.registry] });
   readonly expiredKeys = new Counter({ name: 'cellkv_expired_keys_deleted_total', help: 'Expired keys reclaimed', registers: [this.registry] });

@@ -89,6 +89,10 @@ export class Replica {
   /** Set when the core asked for a snapshot that is not built yet. */
   snapshotWanted = false;
   lastLeaderContactMs = 0;
+  /** Index of the last split this replica applied since it opened (compaction holds behind it). */
+  lastSplitIndex = 0;
+  /** Split commands in the write queue (so the hot path scans for one only when there is one). */
+  private queuedSplits = 0;
 
   private writeQueue: WriteWaiter[] = [];
   private readonly proposals = new Map<number, PendingProposal>();
@@ -165,6 +169,7 @@ export class Replica {
       return;
     }
     this.writeQueue.push(w);
+    if (w.cmd.kind === 'split') this.queuedSplits++;
   }
 
   enqueueLinearizableRead(r: ReadWaiter): void {
@@ -188,7 +193,11 @@ export class Replica {
   flushQueues(nowMs: number): number {
     let proposed = 0;
     while (this.writeQueue.length > 0) {
-      const batch = this.writeQueue.splice(0, this.limits.maxCommandsPerEntry);
+      // A split is an entry of its own (the node applies it between the entries around it).
+      const splitAt = this.queuedSplits === 0 ? -1 : this.writeQueue.findIndex((w) => w.cmd.kind === 'split');
+      if (splitAt === 0) this.queuedSplits--;
+      const take = splitAt === 0 ? 1 : splitAt > 0 ? Math.min(splitAt, this.limits.maxCommandsPerEntry) : this.limits.maxCommandsPerEntry;
+      const batch = this.writeQueue.splice(0, take);
       const data = encodeCellEntryPayload({ commands: batch.map((w) => w.cmd) });
       const r = this.raft.propose(data);
       if (!r.ok) {
@@ -199,6 +208,7 @@ export class Replica {
             : new KvError('UNAVAILABLE', `cell ${this.cellId} cannot take writes now (${r.error}); retry shortly`);
         for (const w of batch) w.reject(err);
         for (const w of this.writeQueue.splice(0)) w.reject(err);
+        this.queuedSplits = 0;
         break;
       }
       this.proposals.set(r.index, { term: r.term, waiters: batch });
@@ -315,6 +325,7 @@ export class Replica {
   /** Fails everything waiting (shutdown). */
   failAll(err: KvError): void {
     for (const w of this.writeQueue.splice(0)) w.reject(err);
+    this.queuedSplits = 0;
     for (const r of this.readQueue.splice(0)) r.reject(err);
     for (const p of this.proposals.values()) for (const w of p.waiters) w.reject(err);
     this.proposals.clear();

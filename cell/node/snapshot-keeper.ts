@@ -5,7 +5,8 @@
 import type { Snapshot } from '../raft/types.js';
 import { CellData } from '../kv/cell-data.js';
 import type { KvDb } from '../kv/kv-db.js';
-import { META_CELL_ID } from '../../shared/directory.js';
+import { META_CELL_ID, bytesOfHex } from '../../shared/directory.js';
+import { decodeReplicaRecord, replicaKey } from '../storage/records.js';
 import type { NodeConfig } from './config.js';
 import type { Failpoints } from './failpoints.js';
 import type { MetaState } from './meta.js';
@@ -24,6 +25,9 @@ export interface SnapshotHost {
   meta(): MetaState | null;
 }
 
+/** How long (in snapshot intervals of entries) the log keeps a split entry. */
+const SPLIT_LOG_HOLD_SNAPSHOTS = 4;
+
 export class SnapshotKeeper {
   constructor(private readonly host: SnapshotHost) {}
 
@@ -37,6 +41,16 @@ export class SnapshotKeeper {
     const data = await CellData.open(r.cellId, kv, snap.metadata.confState, { retentionMs: cfg.dedupeRetentionMs, maxEntries: cfg.dedupeMaxEntries }, null);
     r.data.resetTo({ ...data.applied, index: snap.metadata.index, confState: snap.metadata.confState });
     r.conf = snap.metadata.confState;
+    // A snapshot taken after a split this replica never applied narrows its range.
+    const record = await kv.get(replicaKey(r.cellId));
+    if (record) {
+      const rec = decodeReplicaRecord(record);
+      if (rec.epoch > r.epoch && r.cellId !== META_CELL_ID) {
+        r.epoch = rec.epoch;
+        r.range = { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
+        r.data.setRange(r.range.start, r.range.end);
+      }
+    }
     if (r.cellId === META_CELL_ID) await this.host.meta()?.reload(kv);
     r.onSnapshotInstalled(snap.metadata.index);
     this.host.metrics.snapshotInstalls.inc();
@@ -48,10 +62,15 @@ export class SnapshotKeeper {
     const applied = r.data.applied.index;
     // While a snapshot is on its way to a follower, keep the log after it (bounded), so the
     // follower goes on from the log once it installed it instead of needing a newer one.
-    const keepFrom = Math.max(
+    let keepFrom = Math.max(
       Math.min(applied - cfg.logRetainEntries, ...r.raft.snapshotsInFlight()),
       applied - cfg.logRetainEntries - 4 * cfg.snapshotEveryEntries,
     );
+    // Keep a recent split entry in the log (bounded): a replica that lags gets it by append
+    // and splits itself, instead of by a snapshot that cannot create the new cell on its node.
+    if (r.lastSplitIndex > 0 && applied - r.lastSplitIndex < SPLIT_LOG_HOLD_SNAPSHOTS * cfg.snapshotEveryEntries) {
+      keepFrom = Math.min(keepFrom, r.lastSplitIndex - 1);
+    }
     const long = keepFrom - r.log.firstIndex() > cfg.snapshotEveryEntries - cfg.logRetainEntries;
     const wanted = r.snapshotWanted && (r.sendableSnapshot === null || r.sendableSnapshot.metadata.index < r.log.firstIndex() - 1);
     if (!long && !wanted) return;

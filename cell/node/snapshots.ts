@@ -7,6 +7,7 @@
 import { BinaryReader, BinaryWriter } from '../../shared/codec/index.js';
 import {
   appliedKey,
+  replicaKey,
   dataKeyToNs,
   dataRange,
   decodeStoredValue,
@@ -32,6 +33,9 @@ export async function buildSnapshotData(db: KvDb, cellId: string, range: CellRan
   for (const r of cellRanges(cellId)) for await (const [k, v] of db.iterator(r)) pairs.push([k, v]);
   const applied = await db.get(appliedKey(cellId));
   if (applied) pairs.push([appliedKey(cellId), applied]);
+  // The cell's own record (range and epoch): a replica that missed a split learns it here.
+  const record = await db.get(replicaKey(cellId));
+  if (record) pairs.push([replicaKey(cellId), record]);
   w.varuint(pairs.length);
   for (const [k, v] of pairs) {
     w.bytes(k);

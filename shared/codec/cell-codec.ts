@@ -48,7 +48,7 @@ export const WIRE_ERROR_CODES: readonly ErrorCode[] = Object.freeze<ErrorCode[]>
 const ERROR_CODES_ENUM = new WireEnum<ErrorCode>(WIRE_ERROR_CODES, 'error code');
 const CONSISTENCIES = new WireEnum<Consistency>(['linearizable', 'session', 'stale'], 'consistency');
 const OP_KINDS = new WireEnum<CellOp['op']>(['get', 'put', 'delete'], 'op kind');
-const COMMAND_KINDS = new WireEnum<CellCommand['kind']>(['write', 'expire', 'meta'], 'command kind');
+const COMMAND_KINDS = new WireEnum<CellCommand['kind']>(['write', 'expire', 'meta', 'split'], 'command kind');
 const STATUSES = new WireEnum<'ok' | 'error'>(['ok', 'error'], 'status');
 
 const framed = (sizeHint: number, write: (w: BinaryWriter) => void): Uint8Array => encodeFramed(CELL_FORMAT_VERSION, sizeHint, write);
@@ -349,6 +349,10 @@ export function writeCellCommand(w: BinaryWriter, c: CellCommand): void {
   COMMAND_KINDS.write(w, c.kind);
   if (c.kind === 'meta') {
     w.string(c.json);
+  } else if (c.kind === 'split') {
+    w.bytes(c.splitKey);
+    w.string(c.newCellId);
+    w.varuint(c.epoch);
   } else if (c.kind === 'expire') {
     w.varuint(c.nowMs);
     w.varuint(c.keys.length);
@@ -365,6 +369,11 @@ export function writeCellCommand(w: BinaryWriter, c: CellCommand): void {
 export function readCellCommand(r: BinaryReader): CellCommand {
   const kind = COMMAND_KINDS.read(r);
   if (kind === 'meta') return { kind: 'meta', json: r.string() };
+  if (kind === 'split') {
+    const splitKey = r.bytes().slice();
+    const newCellId = r.string();
+    return { kind: 'split', splitKey, newCellId, epoch: r.varuint() };
+  }
   if (kind === 'expire') {
     const nowMs = r.varuint();
     const n = r.count(1);
@@ -382,6 +391,7 @@ export function readCellCommand(r: BinaryReader): CellCommand {
 
 function commandSizeBound(c: CellCommand): number {
   if (c.kind === 'meta') return 1 + stringSizeBound(c.json);
+  if (c.kind === 'split') return 1 + bytesSizeBound(c.splitKey) + stringSizeBound(c.newCellId) + 8;
   if (c.kind === 'expire') {
     let n = 1 + 8 + 5;
     for (const k of c.keys) n += bytesSizeBound(k);

@@ -130,6 +130,7 @@ const command: fc.Arbitrary<CellCommand> = fc.oneof(
   }),
   rec<Extract<CellCommand, { kind: 'expire' }>>({ kind: fc.constant('expire' as const), nowMs: u53, keys: fc.array(bytes, { maxLength: 4 }) }),
   rec<Extract<CellCommand, { kind: 'meta' }>>({ kind: fc.constant('meta' as const), json: fc.json() }),
+  rec<Extract<CellCommand, { kind: 'split' }>>({ kind: fc.constant('split' as const), splitKey: bytes, newCellId: str, epoch: u53 }),
 );
 const payload: fc.Arbitrary<CellEntryPayload> = rec({ commands: fc.array(command, { maxLength: 4 }) });
 const storedValue: fc.Arbitrary<StoredValue> = rec({ value: bytes, meta: keyMeta });

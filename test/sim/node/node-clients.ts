@@ -6,7 +6,8 @@
 import { decodeCellResponse, encodeCellRequest } from '../../../shared/codec/index.js';
 import type { CellOp, CellRequest, CellResponse, OpResult } from '../../../shared/cell-protocol.js';
 import type { HistoryOutput, HistoryRecord } from '../../../shared/lincheck/index.js';
-import { FIRST_DATA_CELL_ID } from '../../../shared/directory.js';
+import { FIRST_DATA_CELL_ID, cellForKey, type DirectoryView } from '../../../shared/directory.js';
+import { namespacedKey } from '../../../shared/keys.js';
 import type { Rng } from '../rng.js';
 import type { Tracer } from '../trace.js';
 import type { SimBus } from './sim-bus.js';
@@ -79,14 +80,39 @@ export class NodeClients {
     return new Promise((resolve) => void this.sched.at(ms, `client:${c}`, resolve));
   }
 
+  /** The client's cached directory (refreshed on WRONG_RANGE, as the gateway does). */
+  private readonly directories = new Map<number, DirectoryView>();
+
+  private route(c: number, key: string): { cellId: string; epoch: number; leader: string | null } {
+    const dir = this.directories.get(c);
+    const cell = dir ? cellForKey(dir, namespacedKey(SIM_TENANT, new TextEncoder().encode(key))) : null;
+    if (!dir || !cell) return { cellId: FIRST_DATA_CELL_ID, epoch: 1, leader: null };
+    return { cellId: cell.id, epoch: cell.epoch, leader: dir.leaders[cell.id] ?? null };
+  }
+
+  private async refreshDirectory(c: number, rng: Rng): Promise<void> {
+    try {
+      const bytes = await this.bus.clientDirectory(`client${c}`, rng.pick(this.nodes), ATTEMPT_TIMEOUT_MS);
+      this.directories.set(c, JSON.parse(new TextDecoder().decode(bytes)) as DirectoryView);
+    } catch {
+      // a lost lookup: the next attempt asks again
+    }
+  }
+
   private async loop(c: number, rng: Rng): Promise<void> {
     let seq = 0;
     const versions = new Map<string, bigint>();
     let leaderGuess: string | null = null;
+    let lastCell = FIRST_DATA_CELL_ID;
+    let readBack: string | null = null;
     while (this.issuing) {
-      await this.sleep(c, rng.range(0, this.opts.thinkMs));
+      // Now and then a write is read back at once from a follower (which may not know the
+      // commit yet): the read must still see it, through its ReadIndex and the apply wait.
+      await this.sleep(c, readBack !== null ? 0 : rng.range(0, this.opts.thinkMs));
       if (!this.issuing) break;
-      const op = this.nextOp(c, ++seq, rng, versions);
+      const op: Op = readBack !== null ? this.readOp(c, ++seq, readBack) : this.nextOp(c, ++seq, rng, versions);
+      const follower = readBack !== null;
+      readBack = null;
       this.inFlight.set(c, op);
       this.trace.event(this.sched.elapsed, () => `c${c} invoke ${describe(op)}`);
       let anyUnknown = false;
@@ -95,8 +121,14 @@ export class NodeClients {
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
         this.stats.attempts++;
         // Reads go to any node half the time (followers confirm with the leader); writes follow the hint.
-        const target: string = op.kind === 'get' && rng.chance(0.5) ? rng.pick(this.nodes) : (leaderGuess ?? rng.pick(this.nodes));
-        const resp = await this.send(c, target, op);
+        const route = this.route(c, op.key);
+        if (route.cellId !== lastCell) {
+          lastCell = route.cellId;
+          leaderGuess = route.leader;
+        }
+        const others = this.nodes.filter((x) => x !== leaderGuess);
+        const target: string = follower && others.length > 0 ? rng.pick(others) : op.kind === 'get' && rng.chance(0.5) ? rng.pick(this.nodes) : (leaderGuess ?? rng.pick(this.nodes));
+        const resp = await this.send(c, target, op, route.cellId, route.epoch);
         if (resp === null) {
           anyUnknown = true;
           leaderGuess = null;
@@ -107,13 +139,19 @@ export class NodeClients {
           break;
         } else {
           if (!DEFINITE_REFUSALS.has(resp.code ?? '')) anyUnknown = true;
+          if (resp.code === 'WRONG_RANGE') await this.refreshDirectory(c, rng);
           leaderGuess = resp.code === 'NOT_LEADER' && resp.leaderHint !== '' && this.nodes.includes(resp.leaderHint) ? resp.leaderHint : null;
         }
         await this.sleep(c, Math.min(400, 10 * 2 ** attempt) + rng.range(0, 20));
       }
       if (outcome !== 'ok' && anyUnknown && op.kind !== 'get') outcome = 'unknown';
       this.finish(c, op, outcome, output, versions);
+      if (outcome === 'ok' && op.kind !== 'get' && rng.chance(0.3)) readBack = op.key;
     }
+  }
+
+  private readOp(c: number, seq: number, key: string): Op {
+    return { kind: 'get', key, requestId: `c${c}-${seq}`, invoke: ++this.t, invokedAtMs: this.sched.elapsed };
   }
 
   private nextOp(c: number, seq: number, rng: Rng, versions: Map<string, bigint>): Op {
@@ -126,7 +164,7 @@ export class NodeClients {
     return { ...base, kind: 'cas', value: `c${c}.${seq}`, ifVersion: versions.get(key) ?? BigInt(rng.range(1, 40)) };
   }
 
-  private async send(c: number, target: string, op: Op): Promise<CellResponse | null> {
+  private async send(c: number, target: string, op: Op, cellId: string, epoch: number): Promise<CellResponse | null> {
     const key = new TextEncoder().encode(op.key);
     let cellOp: CellOp;
     if (op.kind === 'get') cellOp = { op: 'get', key };
@@ -143,8 +181,8 @@ export class NodeClients {
       };
     }
     const req: CellRequest = {
-      cellId: FIRST_DATA_CELL_ID,
-      epoch: 1,
+      cellId,
+      epoch,
       requestId: op.requestId,
       tenant: SIM_TENANT,
       consistency: 'linearizable',

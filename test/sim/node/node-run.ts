@@ -8,7 +8,8 @@
 import { InvariantError } from '../../../shared/assert.js';
 import { BinaryReader } from '../../../shared/codec/index.js';
 import { checkCellkvHistory, formatDetails, type HistoryRecord } from '../../../shared/lincheck/index.js';
-import { FIRST_DATA_CELL_ID } from '../../../shared/directory.js';
+import { FIRST_DATA_CELL_ID, META_CELL_ID, hexOf } from '../../../shared/directory.js';
+import { compareBytes, inKeyRange, namespacedKey } from '../../../shared/keys.js';
 import { buildSnapshotData } from '../../../cell/node/snapshots.js';
 import type { NodeMutation } from '../../../cell/node/mutations.js';
 import { Rng, hashString } from '../rng.js';
@@ -18,7 +19,7 @@ import { SimScheduler } from './scheduler.js';
 import { SimBus, CALM_BUS, type BusFaults } from './sim-bus.js';
 import { CALM_DISK, SimulatedDiskError, type DiskFaults } from './sim-disk.js';
 import { SimNode, simNodeConfig, type SimNodeSpec } from './sim-node.js';
-import { NodeClients } from './node-clients.js';
+import { NodeClients, SIM_TENANT } from './node-clients.js';
 
 export interface NodeRunOptions {
   readonly mutations?: readonly NodeMutation[];
@@ -34,6 +35,9 @@ export interface NodeRunStats {
   events: number;
   ops: { ok: number; fail: number; unknown: number; attempts: number };
   crashes: number;
+  /** Splits asked for by the nemesis, and those applied. */
+  splitsAsked: number;
+  splitsDone: number;
   powerLosses: number;
   partitions: number;
   fatalRestarts: number;
@@ -78,13 +82,20 @@ class NodeSim {
   private pendingFailure: SimFailure | null = null;
   /** cell -> highest commit index already found durable on a majority. */
   private readonly durableChecked = new Map<string, number>();
+  /** cell -> the commit index it was first seen with (its given start). */
+  private readonly cellBase = new Map<string, number>();
   private busFaults: BusFaults = CALM_BUS;
+  /** Keys the clients use (k0..k{keys-1}), and whether this seed splits cells between them. */
+  private readonly keys: number;
+  private readonly splits: boolean;
   private diskFaults: DiskFaults = CALM_DISK;
   readonly stats: NodeRunStats = {
     virtualMs: 0,
     events: 0,
     ops: { ok: 0, fail: 0, unknown: 0, attempts: 0 },
     crashes: 0,
+    splitsAsked: 0,
+    splitsDone: 0,
     powerLosses: 0,
     partitions: 0,
     fatalRestarts: 0,
@@ -111,11 +122,13 @@ class NodeSim {
     });
     this.bus.onRaftSent = (from, _to, data) => this.nodeById(from).observeSent(data);
     const crng = rng.fork('clients');
+    this.keys = crng.range(2, 4);
     this.clients = new NodeClients(this.sched, this.bus, crng, this.trace, NODES.map((n) => n.id), {
       clients: crng.range(3, 5),
-      keys: crng.range(2, 4),
+      keys: this.keys,
       thinkMs: crng.range(5, 60),
     });
+    this.splits = rng.fork('splits').chance(0.5);
     this.chooseFaults(rng.fork('faults'));
   }
 
@@ -138,7 +151,7 @@ class NodeSim {
   describeFaults(): string {
     const b = this.busFaults;
     const d = this.diskFaults;
-    return `drop=${b.dropRate} dup=${b.dupRate} delay<=${b.maxDelayMs}ms spike=${b.spikeRate}/${b.spikeMs}ms slowDisk=${d.slowRate}/${d.slowMs}ms fsyncFail=${d.fsyncFailRate}`;
+    return `splits=${this.splits} drop=${b.dropRate} dup=${b.dupRate} delay<=${b.maxDelayMs}ms spike=${b.spikeRate}/${b.spikeMs}ms slowDisk=${d.slowRate}/${d.slowMs}ms fsyncFail=${d.fsyncFailRate}`;
   }
 
   nodeById(id: string): SimNode {
@@ -205,8 +218,10 @@ class NodeSim {
         const c = r.raft.status().commit;
         const t = r.raft.termAt(c);
         const b = best.get(r.cellId);
-        // Index 1 is the bootstrap configuration, written by every node for itself.
-        if (t !== null && c > 1 && (b === undefined || c > b.index)) best.set(r.cellId, { index: c, term: t, node: n.id });
+        // A cell's first index is given, not replicated: the bootstrap configuration (index 1),
+        // or the split entry a new cell starts from, written by every replica for itself.
+        if (!this.cellBase.has(r.cellId)) this.cellBase.set(r.cellId, c);
+        if (t !== null && c > this.cellBase.get(r.cellId)! && (b === undefined || c > b.index)) best.set(r.cellId, { index: c, term: t, node: n.id });
       }
     }
     for (const [cellId, b] of best) {
@@ -255,6 +270,10 @@ class NodeSim {
     return null;
   }
 
+  private everyCellLed(): boolean {
+    return this.cellIds().every((id) => this.hostsOf(id).some((n) => n.node!.replicas.get(id)!.isLeader));
+  }
+
   /** The nemesis: one fault at a time, each undone after a while. */
   private scheduleNemesis(endMs: number): void {
     const rng = this.rngNemesis;
@@ -262,7 +281,9 @@ class NodeSim {
       if (this.sched.now >= endMs) return;
       const down = this.nodes.filter((n) => !n.up);
       const roll = rng.next();
-      if (roll < 0.15 && down.length === 0) {
+      if (this.splits && rng.chance(0.2) && this.stats.splitsAsked < 3) {
+        this.askSplit(rng);
+      } else if (roll < 0.15 && down.length === 0) {
         // A crash point: power lost right after the node issued a synced write, so the
         // write and everything the node did meanwhile (sends, applies) race the fsync.
         const n = rng.pick(this.nodes);
@@ -302,6 +323,29 @@ class NodeSim {
     this.sched.at(rng.range(300, 800), 'nemesis', next);
   }
 
+  /** An operator's split of the cell holding `k{i}` at that key, sent to the cell's leader. */
+  private askSplit(rng: Rng): void {
+    const key = namespacedKey(SIM_TENANT, new TextEncoder().encode(`k${rng.range(1, this.keys - 1)}`));
+    for (const n of this.nodes) {
+      for (const r of n.node?.replicas.values() ?? []) {
+        if (r.cellId === META_CELL_ID || !r.isLeader || !inKeyRange(key, r.range.start, r.range.end)) continue;
+        if (compareBytes(key, r.range.start) === 0) return; // already a boundary
+        this.stats.splitsAsked++;
+        const req = { op: 'split', cell: r.cellId, splitKey: hexOf(key) };
+        this.trace.event(this.sched.elapsed, () => `nemesis: split ${r.cellId} at ${hexOf(key)} (asked ${n.id})`);
+        void this.bus.clientAdmin('operator', n.id, new TextEncoder().encode(JSON.stringify(req)), 3000).then(
+          (reply) => {
+            const body = JSON.parse(new TextDecoder().decode(reply)) as { ok: boolean; right?: string };
+            if (body.ok) this.stats.splitsDone++;
+            this.trace.event(this.sched.elapsed, () => `nemesis: split of ${r.cellId} -> ${JSON.stringify(body).slice(0, 120)}`);
+          },
+          () => undefined,
+        );
+        return;
+      }
+    }
+  }
+
   async execute(): Promise<void> {
     for (const n of this.nodes) this.start(n);
     this.setFaults(true);
@@ -319,8 +363,8 @@ class NodeSim {
     this.setFaults(false);
     for (const n of this.nodes) if (!n.up) this.start(n);
     const leaderBy = this.at(HEAL_LEADER_BOUND_MS);
-    await this.run(leaderBy, () => this.dataLeader() !== null && this.nodes.every((n) => n.up));
-    if (this.dataLeader() === null) fail('liveness', `no leader of the data cell within ${HEAL_LEADER_BOUND_MS} ms of the heal`);
+    await this.run(leaderBy, () => this.everyCellLed() && this.nodes.every((n) => n.up));
+    if (!this.everyCellLed()) fail('liveness', `a cell without a leader ${HEAL_LEADER_BOUND_MS} ms after the heal`);
     this.clients.requireSuccessFrom(this.sched.elapsed + 200);
     await this.run(this.at(POST_HEAL_LOAD_MS));
     this.clients.stopIssuing();
@@ -336,8 +380,9 @@ class NodeSim {
     const appliedNow = (): Map<string, number[]> | null => {
       if (this.nodes.some((n) => n.node === null)) return null;
       const out = new Map<string, number[]>();
-      for (const cellId of this.nodes[0]!.node!.replicas.keys()) {
-        const rs = this.nodes.map((n) => n.node!.replicas.get(cellId)!);
+      for (const cellId of this.cellIds()) {
+        const rs = this.hostsOf(cellId).map((n) => n.node!.replicas.get(cellId)!);
+        if (2 * rs.length <= this.nodes.length) fail('convergence', `cell ${cellId} has replicas on ${rs.length} of ${this.nodes.length} nodes`);
         const commit = Math.max(...rs.map((r) => r.raft.status().commit));
         if (rs.some((r) => r.data.applied.index !== commit || r.raft.status().commit !== commit)) return null;
         out.set(cellId, rs.map((r) => r.data.applied.index));
@@ -363,13 +408,23 @@ class NodeSim {
   }
 
   /** The snapshot data (the canonical state) of every replica of `cellIds`, read concurrently. */
+  /** Every cell any node hosts. */
+  private cellIds(): string[] {
+    return [...new Set(this.nodes.flatMap((n) => [...(n.node?.replicas.keys() ?? [])]))].sort();
+  }
+
+  /** The up nodes hosting `cellId` (a node that missed a split by snapshot lacks the new cell). */
+  private hostsOf(cellId: string): SimNode[] {
+    return this.nodes.filter((n) => n.node?.replicas.has(cellId) === true);
+  }
+
   private async readStates(cellIds: string[]): Promise<Map<string, Uint8Array[]>> {
     const out = new Map<string, Uint8Array[]>();
-    let pending = cellIds.length * this.nodes.length;
+    let pending = cellIds.reduce((sum, id) => sum + this.hostsOf(id).length, 0);
     for (const cellId of cellIds) {
       const perNode: Uint8Array[] = [];
       out.set(cellId, perNode);
-      this.nodes.forEach((n, i) => {
+      this.hostsOf(cellId).forEach((n, i) => {
         const node = n.node!;
         const r = node.replicas.get(cellId)!;
         void node
@@ -387,9 +442,10 @@ class NodeSim {
   }
 
   private compareStates(cellId: string, states: readonly Uint8Array[]): void {
-    const digests = states.map((b, i) => `${this.nodes[i]!.id}:${hashBytes(b)}`);
+    const hosts = this.hostsOf(cellId);
+    const digests = states.map((b, i) => `${hosts[i]!.id}:${hashBytes(b)}`);
     if (new Set(states.map(hashBytes)).size === 1) return;
-    const logs = this.nodes.map((n) => {
+    const logs = hosts.map((n) => {
       const r = n.node!.replicas.get(cellId)!;
       return `${n.id}: applied ${r.data.applied.index}, log ${r.log.firstIndex()}..${r.log.lastIndex()}, snapshot ${r.log.snapshotMetadata().index}`;
     });

@@ -83,6 +83,16 @@ export class SimBus {
     return this.request(client, toNode, timeoutMs, (h, reply) => h.onRequest(data.slice(), reply));
   }
 
+  /** A client's directory lookup (any node answers, as on `cellkv.dir`). */
+  clientDirectory(client: string, toNode: string, timeoutMs: number): Promise<Uint8Array> {
+    return this.request(client, toNode, timeoutMs, (h, reply) => h.onDirectory(reply));
+  }
+
+  /** An operator's admin request to a node (`cellkv.admin.<node>`). */
+  clientAdmin(client: string, toNode: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    return this.request(client, toNode, timeoutMs, (h, reply) => h.onAdmin(data.slice(), reply));
+  }
+
   private request(
     from: string,
     to: string,
