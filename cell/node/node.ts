@@ -4,9 +4,9 @@
 // messages coalesced per destination node, applies committed entries, and answers clients.
 
 import { maySendEarly, type Entry, type Ready } from '../raft/types.js';
-import type { CellEntryPayload, OpResult } from '../../shared/cell-protocol.js';
-import type { CellDescriptor } from '../../shared/directory.js';
-import { planSplit, splitRefusal } from './split.js';
+import type { OpResult } from '../../shared/cell-protocol.js';
+import { CellSplitter } from './split.js';
+import { DirectorySync } from './directory-sync.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
 import { randomUUID } from 'node:crypto';
@@ -55,6 +55,8 @@ export class CellNode {
   private readonly requests: RequestHandler;
   private readonly lastLeader = new Map<string, string | null>();
   private readonly mutations: ReadonlySet<NodeMutation>;
+  private readonly directorySync: DirectorySync;
+  private readonly splitter: CellSplitter;
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -66,6 +68,8 @@ export class CellNode {
     readonly metrics: NodeMetrics,
     private readonly deps: NodeDeps,
   ) {
+    // The directory host reads `meta` when it needs it: the meta replica opens after this.
+    const node = this;
     this.clock = deps.clock;
     this.mutations = deps.mutations ?? NO_MUTATIONS;
     this.random = deps.random;
@@ -80,7 +84,37 @@ export class CellNode {
       meta: () => this.meta,
     });
     this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport, deps.clock);
+    this.directorySync = new DirectorySync({
+      cfg,
+      clock: deps.clock,
+      replicas: this.replicas,
+      get meta() {
+        return node.meta;
+      },
+      transport: () => this.transport,
+      proposeMeta: (json) => this.proposeMeta(json),
+      hexRange: (r) => this.hexRange(r),
+    });
+    this.splitter = new CellSplitter({
+      cfg,
+      clock: deps.clock,
+      replicas: this.replicas,
+      kv,
+      groupCommit,
+      metrics,
+      log,
+      random: deps.random,
+      flushAll: (sync) => this.flushAll(sync),
+      openReplica: (rec) => this.openReplica(rec),
+      publish: (cells) => this.directorySync.publish(cells),
+      schedulePump: () => this.schedulePump(),
+    });
     metrics.attach(nodeMetricsSource(this));
+  }
+
+  /** Proposes a split of `cellId` at `splitKey` (namespaced) on its leader; resolves once applied. */
+  requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }> {
+    return this.splitter.requestSplit(cellId, splitKey);
   }
 
   /** The production node: LevelDB in cfg.dataDir, NATS, the wall clock. */
@@ -119,7 +153,7 @@ export class CellNode {
     const clock = deps.clock;
     node.timers = [
       clock.every(cfg.tickMs, () => node.onTick()),
-      clock.every(2000, () => node.sendLivenessHeartbeat()),
+      clock.every(2000, () => node.directorySync.heartbeat()),
       clock.every(cfg.expiryScanMs, () => node.requests.sweepExpired()),
     ];
     node.schedulePump();
@@ -313,7 +347,7 @@ export class CellNode {
       }
       const payload = payloads[i]!;
       if (payload.commands.length === 1 && payload.commands[0]!.kind === 'split') {
-        applied.push([e, await this.applySplitEntry(r, e, payload)]);
+        applied.push([e, await this.splitter.applySplitEntry(r, e, payload)]);
         continue;
       }
       applied.push([e, await r.data.applyEntry(e, payload)]);
@@ -327,101 +361,6 @@ export class CellNode {
     this.metrics.expiredKeys.inc(r.data.expiredDeleted);
     r.data.expiredDeleted = 0;
     for (const [e, results] of applied) r.onApplied(e, results);
-  }
-
-  /**
-   * A split entry (alone in its entry: Replica.flushQueues cuts batches around it): the data
-   * of earlier entries is written first, so the split's records are computed from the
-   * database; then the split's records and the applied index land in one unit (split.ts).
-   */
-  private async applySplitEntry(r: Replica, e: Entry, payload: CellEntryPayload): Promise<(OpResult[] | null)[]> {
-    this.groupCommit.stage(r.data.takeBatch());
-    await this.flushAll(false);
-    const results = await r.data.applyEntry(e, payload);
-    const cmd = r.data.takePendingSplit();
-    if (cmd === null) return results;
-    const refusal = splitRefusal(r, cmd, (id) => this.replicas.has(id));
-    if (refusal !== null) {
-      this.log.warn({ cell: r.cellId, index: e.index, refusal }, 'split not applied');
-      return results;
-    }
-    const plan = await planSplit(this.kv, r, cmd, e);
-    r.data.stageOps(plan.ops);
-    this.groupCommit.stage(r.data.takeBatch());
-    const wasLeader = r.isLeader;
-    r.range = { start: r.range.start, end: cmd.splitKey };
-    r.epoch = plan.left.epoch;
-    r.data.setRange(r.range.start, r.range.end);
-    await this.flushAll(false);
-    // Recounted from the data of the narrowed range (a load begun before the flush is discarded).
-    r.data.usage.reset();
-    const right = await this.openReplica(plan.right);
-    r.lastSplitIndex = e.index;
-    right.lastSplitIndex = e.index;
-    this.metrics.splits.inc();
-    this.log.info({ cell: r.cellId, newCell: right.cellId, index: e.index, splitKey: plan.right.start }, 'cell split');
-    // The old leader's node starts the new cell's first election: no election timeout to wait.
-    if (wasLeader) {
-      right.raft.campaign();
-      void this.publishDescriptors([r, right]).catch(() => undefined);
-    }
-    this.schedulePump();
-    return results;
-  }
-
-  /** Proposes a split of `cellId` at `splitKey` (namespaced) on its leader; resolves once applied. */
-  requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }> {
-    const r = this.replicas.get(cellId);
-    if (!r || !r.isLeader) return Promise.reject(new KvError('NOT_LEADER', `node ${this.cfg.nodeId} does not lead cell ${cellId}`, { leaderHint: r?.raft.status().leader ?? '' }));
-    const newCellId = `c${Math.floor(this.random() * 0xffffffff).toString(36)}${(this.clock.now() % 46656).toString(36)}`;
-    return new Promise((resolve, reject) => {
-      r.enqueueWrite({
-        cmd: { kind: 'split', splitKey, newCellId, epoch: r.epoch },
-        resolve: ({ index }) => {
-          if (this.replicas.has(newCellId)) resolve({ left: cellId, right: newCellId, index });
-          else reject(new KvError('INVALID_ARGUMENT', `split of cell ${cellId} was refused (stale epoch or key outside the range); check the key and retry`));
-        },
-        reject,
-        deadline: this.clock.now() + this.cfg.requestTimeoutMs,
-      });
-      this.schedulePump();
-    });
-  }
-
-  /** Writes these cells' descriptors into the directory (the meta cell keeps the newest epoch). */
-  private async publishDescriptors(cells: readonly Replica[]): Promise<void> {
-    const azOf = new Map((this.meta?.directory().nodes ?? []).map((n) => [n.id, n.az] as const));
-    const descriptors: CellDescriptor[] = cells.map((c) => ({
-      id: c.cellId,
-      ...this.hexRange(c),
-      epoch: c.epoch,
-      replicas: [
-        ...c.conf.voters.map((node) => ({ node, az: azOf.get(node) ?? 'unknown', role: 'voter' as const })),
-        ...c.conf.learners.map((node) => ({ node, az: azOf.get(node) ?? 'unknown', role: 'learner' as const })),
-      ],
-    }));
-    await this.proposeMetaAnywhere(JSON.stringify({ op: 'cells', cells: descriptors }));
-  }
-
-  /** Proposes on the meta leader, here or (over the admin subject) on another node. */
-  private async proposeMetaAnywhere(json: string): Promise<void> {
-    const metaReplica = this.replicas.get(META_CELL_ID);
-    if (metaReplica?.isLeader) return this.proposeMeta(json);
-    const leader = metaReplica?.raft.status().leader;
-    if (!leader || !this.transport) throw new KvError('UNAVAILABLE', 'no meta leader known');
-    await this.transport.requestAdmin(leader, new TextEncoder().encode(JSON.stringify({ op: 'meta', json })), 2000);
-  }
-
-  /** Every data cell this node leads: its directory entry catches up if a split left it behind. */
-  private reconcileDirectory(): void {
-    const dir = this.meta?.directory();
-    if (!dir) return;
-    const stale = [...this.replicas.values()].filter((r) => {
-      if (r.cellId === META_CELL_ID || !r.isLeader) return false;
-      const d = dir.cells.find((c) => c.id === r.cellId);
-      return d === undefined || d.epoch < r.epoch;
-    });
-    if (stale.length > 0) void this.publishDescriptors(stale).catch(() => undefined);
   }
 
   private onRaftEnvelope(data: Uint8Array): void {
@@ -467,31 +406,6 @@ export class CellNode {
     return new Promise((resolve, reject) => {
       r.enqueueWrite({ cmd: { kind: 'meta', json }, resolve: () => resolve(), reject, deadline: this.clock.now() + 5000 });
       this.schedulePump();
-    });
-  }
-
-  private sendLivenessHeartbeat(): void {
-    const metaReplica = this.replicas.get(META_CELL_ID);
-    if (!metaReplica) return;
-    this.reconcileDirectory();
-    const hb = JSON.stringify({ op: 'heartbeat', node: this.cfg.nodeId, az: this.cfg.az, atMs: this.clock.now() });
-    if (metaReplica.isLeader) {
-      if (this.meta && !this.meta.isInitialized()) void this.proposeMeta(this.initCommand()).catch(() => undefined);
-      void this.proposeMeta(hb).catch(() => undefined);
-      return;
-    }
-    const leader = metaReplica.raft.status().leader;
-    if (leader && this.transport) {
-      void this.transport.requestAdmin(leader, new TextEncoder().encode(JSON.stringify({ op: 'meta', json: hb })), 2000).catch(() => undefined);
-    }
-  }
-
-  private initCommand(): string {
-    const replicas = this.cfg.bootstrap.map((n) => ({ node: n.id, az: n.az, role: 'voter' as const }));
-    return JSON.stringify({
-      op: 'init',
-      cells: [{ id: FIRST_DATA_CELL_ID, start: '', end: null, epoch: 1, replicas }],
-      nodes: this.cfg.bootstrap,
     });
   }
 

@@ -13,7 +13,8 @@
 // no trace of the split (it is applied again from the log) or all of it.
 
 import type { Entry } from '../raft/types.js';
-import type { SplitCommand } from '../../shared/cell-protocol.js';
+import type { CellEntryPayload, OpResult, SplitCommand } from '../../shared/cell-protocol.js';
+import { KvError } from '../../shared/errors.js';
 import { compareBytes } from '../../shared/keys.js';
 import { META_CELL_ID, hexOf } from '../../shared/directory.js';
 import {
@@ -34,6 +35,11 @@ import {
   type ReplicaRecord,
 } from '../storage/records.js';
 import type { BatchOp, KvDb } from '../kv/kv-db.js';
+import type { GroupCommit } from '../storage/group-commit.js';
+import type { NodeClock } from './clock.js';
+import type { NodeConfig } from './config.js';
+import type { Logger } from './log.js';
+import type { NodeMetrics } from './metrics.js';
 import type { Replica } from './replica.js';
 
 /** Cell ids: what a split may name the new cell. */
@@ -85,4 +91,89 @@ export async function planSplit(kv: KvDb, r: Replica, cmd: SplitCommand, entry: 
   // The old cell's counters covered both halves: dropped, so both recount from their data.
   for await (const [k] of kv.iterator(usageRange(r.cellId))) ops.push({ type: 'del', key: k });
   return { left, right, ops };
+}
+
+/** What carrying out a split needs from the node (CellNode provides it). */
+export interface SplitHost {
+  readonly cfg: Pick<NodeConfig, 'nodeId' | 'requestTimeoutMs'>;
+  readonly clock: NodeClock;
+  readonly replicas: ReadonlyMap<string, Replica>;
+  readonly kv: KvDb;
+  readonly groupCommit: Pick<GroupCommit, 'stage'>;
+  readonly metrics: Pick<NodeMetrics, 'splits'>;
+  readonly log: Logger;
+  readonly random: () => number;
+  flushAll(sync: boolean): Promise<void>;
+  /** Opens a replica from its records (just written): the new cell. */
+  openReplica(rec: ReplicaRecord): Promise<Replica>;
+  /** Writes the cells' descriptors into the directory (DirectorySync.publish). */
+  publish(cells: readonly Replica[]): Promise<void>;
+  schedulePump(): void;
+}
+
+export class CellSplitter {
+  constructor(private readonly host: SplitHost) {}
+
+  /**
+   * A split entry (alone in its entry: Replica.flushQueues cuts batches around it): the data
+   * of earlier entries is written first, so the split's records are computed from the
+   * database; then the split's records and the applied index land in one unit.
+   */
+  async applySplitEntry(r: Replica, e: Entry, payload: CellEntryPayload): Promise<(OpResult[] | null)[]> {
+    const h = this.host;
+    h.groupCommit.stage(r.data.takeBatch());
+    await h.flushAll(false);
+    const results = await r.data.applyEntry(e, payload);
+    const cmd = r.data.takePendingSplit();
+    if (cmd === null) return results;
+    const refusal = splitRefusal(r, cmd, (id) => h.replicas.has(id));
+    if (refusal !== null) {
+      h.log.warn({ cell: r.cellId, index: e.index, refusal }, 'split not applied');
+      return results;
+    }
+    const plan = await planSplit(h.kv, r, cmd, e);
+    r.data.stageOps(plan.ops);
+    h.groupCommit.stage(r.data.takeBatch());
+    const wasLeader = r.isLeader;
+    r.range = { start: r.range.start, end: cmd.splitKey };
+    r.epoch = plan.left.epoch;
+    r.data.setRange(r.range.start, r.range.end);
+    await h.flushAll(false);
+    // Recounted from the data of the narrowed range (a load begun before the flush is discarded).
+    r.data.usage.reset();
+    const right = await h.openReplica(plan.right);
+    r.lastSplitIndex = e.index;
+    right.lastSplitIndex = e.index;
+    h.metrics.splits.inc();
+    h.log.info({ cell: r.cellId, newCell: right.cellId, index: e.index, splitKey: plan.right.start }, 'cell split');
+    // The old leader's node starts the new cell's first election: no election timeout to wait.
+    if (wasLeader) {
+      right.raft.campaign();
+      void h.publish([r, right]).catch(() => undefined);
+    }
+    h.schedulePump();
+    return results;
+  }
+
+  /** Proposes a split of `cellId` at `splitKey` (namespaced) on its leader; resolves once applied. */
+  requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }> {
+    const h = this.host;
+    const r = h.replicas.get(cellId);
+    if (!r || !r.isLeader) {
+      return Promise.reject(new KvError('NOT_LEADER', `node ${h.cfg.nodeId} does not lead cell ${cellId}`, { leaderHint: r?.raft.status().leader ?? '' }));
+    }
+    const newCellId = `c${Math.floor(h.random() * 0xffffffff).toString(36)}${(h.clock.now() % 46656).toString(36)}`;
+    return new Promise((resolve, reject) => {
+      r.enqueueWrite({
+        cmd: { kind: 'split', splitKey, newCellId, epoch: r.epoch },
+        resolve: ({ index }) => {
+          if (h.replicas.has(newCellId)) resolve({ left: cellId, right: newCellId, index });
+          else reject(new KvError('INVALID_ARGUMENT', `split of cell ${cellId} was refused (stale epoch or key outside the range); check the key and retry`));
+        },
+        reject,
+        deadline: h.clock.now() + h.cfg.requestTimeoutMs,
+      });
+      h.schedulePump();
+    });
+  }
 }

@@ -1,0 +1,87 @@
+// The node's part in the directory the meta cell keeps: its liveness heartbeat (which also
+// initializes a fresh cluster's directory), and the descriptors of the cells it leads, which
+// it publishes after a split and re-publishes whenever the directory is behind them.
+
+import { KvError } from '../../shared/errors.js';
+import { FIRST_DATA_CELL_ID, META_CELL_ID, type CellDescriptor } from '../../shared/directory.js';
+import type { NodeClock } from './clock.js';
+import type { NodeConfig } from './config.js';
+import type { MetaState } from './meta.js';
+import type { NodeTransportPort } from './ports.js';
+import type { Replica } from './replica.js';
+
+export interface DirectoryHost {
+  readonly cfg: Pick<NodeConfig, 'nodeId' | 'az' | 'bootstrap'>;
+  readonly clock: NodeClock;
+  readonly replicas: ReadonlyMap<string, Replica>;
+  readonly meta: MetaState | null;
+  transport(): NodeTransportPort | null;
+  /** Proposes on the local meta replica if it leads (see CellNode.proposeMeta). */
+  proposeMeta(json: string): Promise<void>;
+  hexRange(r: Replica): { start: string; end: string | null };
+}
+
+const META_FORWARD_TIMEOUT_MS = 2000;
+
+export class DirectorySync {
+  constructor(private readonly host: DirectoryHost) {}
+
+  /** Every 2 s: liveness, the init of a fresh directory, and directory entries that fell behind. */
+  heartbeat(): void {
+    const h = this.host;
+    const metaReplica = h.replicas.get(META_CELL_ID);
+    if (!metaReplica) return;
+    this.reconcile();
+    const hb = JSON.stringify({ op: 'heartbeat', node: h.cfg.nodeId, az: h.cfg.az, atMs: h.clock.now() });
+    if (metaReplica.isLeader && h.meta && !h.meta.isInitialized()) void h.proposeMeta(this.initCommand()).catch(() => undefined);
+    void this.proposeAnywhere(hb).catch(() => undefined);
+  }
+
+  /** Writes these cells' descriptors into the directory (the meta cell keeps the newest epoch). */
+  async publish(cells: readonly Replica[]): Promise<void> {
+    const h = this.host;
+    const azOf = new Map((h.meta?.directory().nodes ?? []).map((n) => [n.id, n.az] as const));
+    const descriptors: CellDescriptor[] = cells.map((c) => ({
+      id: c.cellId,
+      ...h.hexRange(c),
+      epoch: c.epoch,
+      replicas: [
+        ...c.conf.voters.map((node) => ({ node, az: azOf.get(node) ?? 'unknown', role: 'voter' as const })),
+        ...c.conf.learners.map((node) => ({ node, az: azOf.get(node) ?? 'unknown', role: 'learner' as const })),
+      ],
+    }));
+    await this.proposeAnywhere(JSON.stringify({ op: 'cells', cells: descriptors }));
+  }
+
+  /** Every data cell this node leads: its directory entry catches up if a split left it behind. */
+  private reconcile(): void {
+    const dir = this.host.meta?.directory();
+    if (!dir) return;
+    const stale = [...this.host.replicas.values()].filter((r) => {
+      if (r.cellId === META_CELL_ID || !r.isLeader) return false;
+      const d = dir.cells.find((c) => c.id === r.cellId);
+      return d === undefined || d.epoch < r.epoch;
+    });
+    if (stale.length > 0) void this.publish(stale).catch(() => undefined);
+  }
+
+  /** Proposes on the meta leader, here or (over the admin subject) on another node. */
+  private async proposeAnywhere(json: string): Promise<void> {
+    const h = this.host;
+    const metaReplica = h.replicas.get(META_CELL_ID);
+    if (metaReplica?.isLeader) return h.proposeMeta(json);
+    const leader = metaReplica?.raft.status().leader;
+    const transport = h.transport();
+    if (!leader || !transport) throw new KvError('UNAVAILABLE', 'no meta leader known');
+    await transport.requestAdmin(leader, new TextEncoder().encode(JSON.stringify({ op: 'meta', json })), META_FORWARD_TIMEOUT_MS);
+  }
+
+  private initCommand(): string {
+    const replicas = this.host.cfg.bootstrap.map((n) => ({ node: n.id, az: n.az, role: 'voter' as const }));
+    return JSON.stringify({
+      op: 'init',
+      cells: [{ id: FIRST_DATA_CELL_ID, start: '', end: null, epoch: 1, replicas }],
+      nodes: this.host.cfg.bootstrap,
+    });
+  }
+}
