@@ -19,6 +19,7 @@ import { SimScheduler } from './scheduler.js';
 import { SimBus, CALM_BUS, type BusFaults } from './sim-bus.js';
 import { CALM_DISK, SimulatedDiskError, type DiskFaults } from './sim-disk.js';
 import { SimNode, simNodeConfig, type SimNodeSpec } from './sim-node.js';
+import { NodeSafety } from './node-safety.js';
 import { NodeClients, SIM_TENANT } from './node-clients.js';
 
 export interface NodeRunOptions {
@@ -73,17 +74,8 @@ class NodeSim {
   readonly clients: NodeClients;
   readonly trace: Tracer;
   private readonly rngNemesis: Rng;
-  /** `${cell}@${term}` -> its leader. */
-  private readonly leaders = new Map<string, string>();
-  /** cell -> index -> term of the committed entry there. */
-  private readonly committed = new Map<string, Map<number, number>>();
-  /** `${node}/${cell}` -> highest index already compared. */
-  private readonly checkedCommit = new Map<string, number>();
   private pendingFailure: SimFailure | null = null;
-  /** cell -> highest commit index already found durable on a majority. */
-  private readonly durableChecked = new Map<string, number>();
-  /** cell -> the commit index it was first seen with (its given start). */
-  private readonly cellBase = new Map<string, number>();
+  private readonly safety = new NodeSafety();
   private busFaults: BusFaults = CALM_BUS;
   /** Keys the clients use (k0..k{keys-1}), and whether this seed splits cells between them. */
   private readonly keys: number;
@@ -185,77 +177,15 @@ class NodeSim {
     this.sched.at(this.rngNemesis.range(50, 400), 'nemesis', () => this.start(n));
   }
 
-  /** Safety after every event. */
-  private check(): void {
-    if (this.pendingFailure !== null) throw this.pendingFailure;
-    this.checkCommitDurable();
-    for (const n of this.nodes) {
-      const node = n.node;
-      if (node === null) continue;
-      for (const r of node.replicas.values()) {
-        const st = r.raft.status();
-        if (st.role === 'leader') {
-          const k = `${r.cellId}@${st.term}`;
-          const prev = this.leaders.get(k);
-          if (prev === undefined) this.leaders.set(k, n.id);
-          else if (prev !== n.id) fail('election-safety', `cell ${r.cellId}: ${prev} and ${n.id} both led term ${st.term}`);
-        }
-        this.checkCommitted(n.id, r.cellId, st.commit, (i) => r.raft.termAt(i));
-      }
-    }
-  }
-
-  /**
-   * What any node calls committed is on the disks of a majority, for sure: a crash of every
-   * node right now (power loss) could not lose it. The disks are read directly, so this sees
-   * an acknowledgement or a leader's own count made before the fsync it stands for.
-   */
-  private checkCommitDurable(): void {
-    const best = new Map<string, { index: number; term: number; node: string }>();
-    for (const n of this.nodes) {
-      if (n.node === null) continue;
-      for (const r of n.node.replicas.values()) {
-        const c = r.raft.status().commit;
-        const t = r.raft.termAt(c);
-        const b = best.get(r.cellId);
-        // A cell's first index is given, not replicated: the bootstrap configuration (index 1),
-        // or the split entry a new cell starts from, written by every replica for itself.
-        if (!this.cellBase.has(r.cellId)) this.cellBase.set(r.cellId, c);
-        if (t !== null && c > this.cellBase.get(r.cellId)! && (b === undefined || c > b.index)) best.set(r.cellId, { index: c, term: t, node: n.id });
-      }
-    }
-    for (const [cellId, b] of best) {
-      if (b.index <= (this.durableChecked.get(cellId) ?? 0)) continue;
-      const holders = this.nodes.filter((n) => n.durablyHolds(cellId, b.index, b.term)).map((n) => n.id);
-      if (2 * holders.length <= this.nodes.length) {
-        fail('commit-quorum', `cell ${cellId}: ${b.node} has index ${b.index} (term ${b.term}) committed, but only [${holders.join(',')}] hold it durably`);
-      }
-      this.durableChecked.set(cellId, b.index);
-    }
-  }
-
-  /** A committed index holds one entry forever, on every node. */
-  private checkCommitted(node: string, cellId: string, commit: number, termAt: (i: number) => number | null): void {
-    const key = `${node}/${cellId}`;
-    let map = this.committed.get(cellId);
-    if (!map) this.committed.set(cellId, (map = new Map()));
-    const from = Math.max(1, (this.checkedCommit.get(key) ?? 0) + 1, commit - 256);
-    for (let i = from; i <= commit; i++) {
-      const t = termAt(i);
-      if (t === null) continue;
-      const known = map.get(i);
-      if (known === undefined) {
-        map.set(i, t);
-        this.stats.commits++;
-      } else if (known !== t) {
-        fail('log-matching', `cell ${cellId} index ${i}: committed in term ${known}, ${node} holds term ${t} there`);
-      }
-    }
-    if (commit > (this.checkedCommit.get(key) ?? 0)) this.checkedCommit.set(key, commit);
-  }
-
   private async run(untilMs: number, stop?: () => boolean): Promise<void> {
-    await this.sched.runUntil(untilMs, () => this.check(), stop);
+    await this.sched.runUntil(
+      untilMs,
+      () => {
+        if (this.pendingFailure !== null) throw this.pendingFailure;
+        this.safety.afterEvent(this.nodes);
+      },
+      stop,
+    );
   }
 
   private at(ms: number): number {
@@ -453,6 +383,7 @@ class NodeSim {
   }
 
   collectStats(): void {
+    this.stats.commits = this.safety.commits;
     this.stats.virtualMs = this.sched.elapsed;
     this.stats.events = this.sched.eventsRun;
     this.stats.ops = { ...this.clients.stats };
