@@ -40,7 +40,12 @@ export class DirectorySync {
   /** Writes these cells' descriptors into the directory (the meta cell keeps the newest epoch). */
   async publish(cells: readonly Replica[]): Promise<void> {
     const h = this.host;
-    const azOf = new Map((h.meta?.directory().nodes ?? []).map((n) => [n.id, n.az] as const));
+    // Where each node is: the registry, the replicas already in the directory, and this node's
+    // bootstrap list (a fresh directory may not have its node records yet).
+    const dir = h.meta?.directory();
+    const azOf = new Map<string, string>(h.cfg.bootstrap.map((n) => [n.id, n.az] as const));
+    for (const c of dir?.cells ?? []) for (const rep of c.replicas) if (rep.az !== 'unknown') azOf.set(rep.node, rep.az);
+    for (const n of dir?.nodes ?? []) azOf.set(n.id, n.az);
     const descriptors: CellDescriptor[] = cells.map((c) => ({
       id: c.cellId,
       ...h.hexRange(c),
@@ -55,8 +60,10 @@ export class DirectorySync {
 
   /** Every data cell this node leads: its directory entry catches up if a split left it behind. */
   private reconcile(): void {
-    const dir = this.host.meta?.directory();
-    if (!dir) return;
+    const meta = this.host.meta;
+    // Before the init command applied, a missing entry means a fresh directory, not a stale one.
+    if (!meta || !meta.isInitialized()) return;
+    const dir = meta.directory();
     const stale = [...this.host.replicas.values()].filter((r) => {
       if (r.cellId === META_CELL_ID || !r.isLeader) return false;
       const d = dir.cells.find((c) => c.id === r.cellId);
