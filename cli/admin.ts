@@ -1,6 +1,7 @@
-// Operator access to the cell tier over NATS (used by `cellkv status|tenants` and `npm start`):
+// Operator access to the cell tier over NATS (used by `cellkv status|tenants|cells` and `npm start`):
 // the directory (`cellkv.dir`), each node's admin status (`cellkv.admin.<node>`), tenant
-// records, and meta commands, which must reach the meta cell's leader.
+// records, meta commands, which must reach the meta cell's leader, and cell splits, which
+// must reach the split cell's leader.
 
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { DirectoryView } from '../shared/directory.js';
@@ -49,8 +50,22 @@ export interface TenantRecord {
   readonly opsPerSec?: number;
 }
 
+/** Where to split a cell: a namespaced key in hex, or a tenant and a key in it (UTF-8). */
+export type SplitPoint = { readonly splitKey: string } | { readonly tenant: string; readonly key: string };
+
+export interface SplitResult {
+  readonly cell: string;
+  /** The cell keeping the lower half (the split cell itself). */
+  readonly left: string;
+  /** The new cell, from the split key on. */
+  readonly right: string;
+  /** The Raft index of the split entry. */
+  readonly index: number;
+}
+
 export const META_CELL = 'meta';
-const TENANT_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** A valid tenant name (shared/keys.ts validateTenant; checked here to fail with an AdminError). */
+export const TENANT_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -137,6 +152,50 @@ export class AdminClient {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new AdminError('UNAVAILABLE', `cluster not ready within ${timeoutMs / 1000}s: ${last}`);
+  }
+
+  /**
+   * Splits a data cell at a namespaced key on the cell's leader (admin op 'split'). The leader
+   * comes from the directory; a NOT_LEADER answer is followed once, to the leader that node
+   * names (its own status) or else to the one a fresh directory names.
+   */
+  async splitCell(cell: string, at: SplitPoint, timeoutMs = 10_000): Promise<SplitResult> {
+    const d = await this.directory();
+    if (cell === META_CELL) throw new AdminError('INVALID_ARGUMENT', 'the meta cell holds the directory and cannot be split; split a data cell');
+    const desc = d.cells.find((c) => c.id === cell);
+    if (!desc) {
+      const known = d.cells.map((c) => c.id).join(', ') || 'none';
+      throw new AdminError('NOT_FOUND', `cell ${cell} is not in the directory (data cells: ${known}); see \`npx cellkv cells list\``);
+    }
+    const body = { op: 'split', cell, ...('splitKey' in at ? { splitKey: at.splitKey } : { tenant: at.tenant, key: at.key }) };
+    let leader: string | undefined = d.leaders[cell];
+    for (let attempt = 0; ; attempt++) {
+      const node = leader;
+      if (!node) throw new AdminError('UNAVAILABLE', `no leader known for cell ${cell}; retry in a moment or check \`npx cellkv status\``);
+      const r = await this.adminRequest(node, body, timeoutMs).catch((e: unknown) => {
+        const why = e instanceof AdminError ? e.detail : (e as Error).message;
+        if (why.startsWith('nothing answers')) throw new AdminError('UNAVAILABLE', `node ${node}, the leader of cell ${cell} per the directory, does not answer; retry in a moment or check \`npx cellkv status\``);
+        // Not retried: the split may have been proposed; a repeat at the same key would be refused anyway.
+        throw new AdminError('UNAVAILABLE', `split request to node ${node} failed (${why}); the split may still have happened: check \`npx cellkv cells list\` before retrying`);
+      });
+      if (r['ok'] === true) return { cell, left: String(r['left']), right: String(r['right']), index: Number(r['index']) };
+      const code = String(r['code'] ?? 'INTERNAL');
+      const message = String(r['message'] ?? 'split failed');
+      if (code !== 'NOT_LEADER') throw new AdminError(code, message);
+      if (attempt > 0) throw new AdminError(code, `${message}; leadership of cell ${cell} is moving: retry in a moment or check \`npx cellkv status\``);
+      leader = await this.leaderAfterNotLeader(cell, node);
+    }
+  }
+
+  /** Who leads `cell` now: per the node that just said NOT_LEADER, else per a fresh directory. */
+  private async leaderAfterNotLeader(cell: string, notLeader: string): Promise<string | undefined> {
+    const named = await this.nodeStatus(notLeader)
+      .then((s) => s.cells.find((c) => c.cell === cell)?.leader ?? null)
+      .catch(() => null);
+    if (named && named !== notLeader) return named;
+    await new Promise((r) => setTimeout(r, 300));
+    const fresh = (await this.directory().catch(() => null))?.leaders[cell];
+    return fresh && fresh !== notLeader ? fresh : undefined;
   }
 
   async nodeStatus(nodeId: string, timeoutMs = 1000): Promise<NodeStatus> {

@@ -1,4 +1,4 @@
-// `cellkv`, the admin CLI: dev tokens, cluster status, tenants (over NATS to the cells) and
+// `cellkv`, the admin CLI: dev tokens, cluster status, tenants, cells and splits (over NATS to the cells) and
 // get/put/del/scan (over the gateway's HTTP API with a token). Defaults follow a local
 // `npm start`: endpoints from ./.cellkv/run/endpoints.json, a token minted from the dev key.
 // Errors print `cellkv: CODE: detail` on stderr and exit 1.
@@ -13,6 +13,7 @@ import { printable, renderStatus, table } from './format.js';
 import { reportFailure, runCanaryProcess } from '../canary/main.js';
 import { addCanaryOptions, canaryToken, CANARY_TENANT, type CanaryCliOptions } from '../canary/options.js';
 import { registerBackupCommands } from './backup.js';
+import { registerCellsCommands } from './cells.js';
 import { BackupError } from '../cell/backup/errors.js';
 
 interface Endpoints {
@@ -102,7 +103,7 @@ function readStdin(): Promise<Uint8Array> {
 
 const program = new Command()
   .name('cellkv')
-  .description('cellkv admin CLI: dev tokens, cluster status, tenants, and key access through the gateway')
+  .description('cellkv admin CLI: dev tokens, cluster status, tenants, cells and splits, and key access through the gateway')
   .showHelpAfterError()
   .addOption(new Option('--dir <dir>', 'the local `npm start` directory (endpoints, dev key)').default('./.cellkv'));
 
@@ -343,6 +344,13 @@ program.addCommand(
       process.exitCode = await runCanaryProcess(o, token).catch(reportFailure);
     }),
 );
+registerCellsCommands(program, {
+  natsOption: natsOpt,
+  jsonOption: jsonOpt,
+  withAdmin: (cmd, fn) => withAdmin(common(cmd), fn),
+  json: (cmd) => common(cmd).json === true,
+  print: out,
+});
 registerBackupCommands(program, {
   natsOption: natsOpt,
   natsServers: (cmd) => natsOf(common(cmd)),

@@ -2,7 +2,7 @@
 
 import { bytesOfHex, NODE_LIVENESS_MS, type DirectoryView } from '../shared/directory.js';
 import { splitNamespacedKey } from '../shared/keys.js';
-import type { NodeStatus } from './admin.js';
+import { TENANT_RE, type NodeStatus } from './admin.js';
 
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -83,4 +83,57 @@ export function renderStatus(r: StatusReport, now = Date.now()): string {
     'CELLS',
     table(['CELL', 'RANGE', 'EPOCH', 'LEADER', 'REPLICA', 'AZ', 'ROLE', 'TERM', 'COMMIT', 'APPLIED'], cellRows),
   ].join('\n');
+}
+
+/**
+ * A range bound (hex of a namespaced key) as `tenant:key` when both parts are printable
+ * (a tenant name, a key of printable ASCII; `tenant:` is the start of the tenant's keys), else null.
+ */
+export function readableBound(hex: string | null): string | null {
+  if (hex === null || hex === '') return null;
+  const split = splitNamespacedKey(bytesOfHex(hex));
+  if (!split || !TENANT_RE.test(split.tenant) || !split.key.every((x) => x >= 0x20 && x < 0x7f)) return null;
+  return `${split.tenant}:${new TextDecoder().decode(split.key)}`;
+}
+
+/** One row of `cellkv cells list` (also its --json form). */
+export interface CellRow {
+  readonly id: string;
+  /** Hex of the namespaced start key ('' = the beginning); null for the meta cell. */
+  readonly start: string | null;
+  /** Hex of the exclusive end key (null = unbounded, or the meta cell). */
+  readonly end: string | null;
+  readonly readable: { readonly start: string | null; readonly end: string | null };
+  readonly epoch: number | null;
+  readonly replicas: readonly { readonly node: string; readonly az: string; readonly role: string }[];
+  readonly leader: string | null;
+}
+
+/** The directory's cells in key order, then the meta cell (replicated on every node). */
+export function cellRows(d: DirectoryView): CellRow[] {
+  const data = [...d.cells]
+    .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
+    .map((c) => ({ id: c.id, start: c.start, end: c.end, readable: { start: readableBound(c.start), end: readableBound(c.end) }, epoch: c.epoch, replicas: c.replicas, leader: d.leaders[c.id] ?? null }));
+  const meta = { id: 'meta', start: null, end: null, readable: { start: null, end: null }, epoch: null, replicas: d.nodes.map((n) => ({ node: n.id, az: n.az, role: 'voter' })), leader: d.leaders['meta'] ?? null };
+  return [...data, meta];
+}
+
+/** The `cellkv cells list` text: hex bounds, a readable form where there is one, epoch, replicas, leader. */
+export function renderCells(rows: readonly CellRow[], servedBy: string): string {
+  const isMeta = (r: CellRow) => r.start === null;
+  const hexBound = (h: string | null, isEnd: boolean) => (h === null ? '+∞' : h === '' && !isEnd ? '-∞' : `0x${h}`);
+  // Unbounded ends read as ±∞; a range with neither end readable gets no readable form.
+  const start = (r: CellRow) => (r.start === '' ? '-∞' : r.readable.start);
+  const end = (r: CellRow) => (r.end === null ? '+∞' : r.readable.end);
+  const readable = (r: CellRow) => (start(r) === null && end(r) === null ? '' : `[${start(r) ?? hexBound(r.start, false)}, ${end(r) ?? hexBound(r.end, true)})`);
+  const body = rows.map((r) => [
+    r.id,
+    isMeta(r) ? '(directory)' : hexBound(r.start, false),
+    isMeta(r) ? '' : hexBound(r.end, true),
+    isMeta(r) ? '' : readable(r),
+    r.epoch === null ? '-' : String(r.epoch),
+    r.replicas.map((x) => `${x.node}/${x.az}${x.role === 'voter' ? '' : ` (${x.role})`}`).join(','),
+    r.leader ?? 'NONE',
+  ]);
+  return [`directory served by ${servedBy}`, '', table(['CELL', 'START', 'END', 'KEYS', 'EPOCH', 'REPLICAS', 'LEADER'], body)].join('\n');
 }

@@ -1,5 +1,5 @@
 // The admin CLI as users run it (cli/bin.mjs, a child process): dev tokens verify against the
-// dev JWKS; status, tenants and error reporting against a real CellCluster.
+// dev JWKS; status, tenants, cells and splits, and error reporting against a real CellCluster.
 
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
@@ -125,6 +125,98 @@ describe('against a CellCluster', () => {
     assert.equal(del.code, 0, del.stderr);
     const text = await cli(['tenants', 'list', ...nats]);
     assert.doesNotMatch(text.stdout, /acme/);
+  });
+
+  // Before the node kill below: the split needs the cell's leader and a majority.
+  describe('cells', () => {
+    interface CellsJson {
+      servedBy: string;
+      cells: { id: string; start: string | null; end: string | null; readable: { start: string | null; end: string | null }; epoch: number | null; replicas: { node: string }[]; leader: string | null }[];
+    }
+    const nsHex = (tenant: string, key: string) => Buffer.from(`${tenant}\0${key}`).toString('hex');
+    const listJson = async (): Promise<CellsJson> => {
+      const r = await cli(['cells', 'list', '--json', '--nats', cluster!.nats.url]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as CellsJson;
+    };
+    const dataCells = (j: CellsJson) => j.cells.filter((c) => c.id !== 'meta');
+    let right = '';
+
+    test('cells (list by default): c1 over everything plus meta, replicas and leaders', async () => {
+      const leaders = (await AdminClient.over(cluster!.nc).waitForLeaders(15_000)).leaders;
+      const [text, json] = await Promise.all([cli(['cells', '--nats', cluster!.nats.url]), listJson()]);
+      assert.equal(text.code, 0, text.stderr);
+      // Not the replicas' AZs: a cell leader may publish c1 before the meta cell knows them ('unknown').
+      assert.match(text.stdout, new RegExp(`^c1\\s+-∞\\s+\\+∞\\s+\\[-∞, \\+∞\\)\\s+1\\s+n1/\\S+,n2/\\S+,n3/\\S+\\s+${leaders['c1']}$`, 'm'), text.stdout);
+      assert.match(text.stdout, new RegExp(`^meta\\s+\\(directory\\)\\s+-\\s+n1/az1,n2/az2,n3/az3\\s+${leaders['meta']}$`, 'm'), text.stdout);
+      assert.deepEqual(json.cells.map((c) => [c.id, c.start, c.end, c.epoch, c.leader]), [
+        ['c1', '', null, 1, leaders['c1']],
+        ['meta', null, null, null, leaders['meta']],
+      ]);
+    });
+
+    test('cells split --tenant --key: two cells meeting at tenant\\0key, data kept', async () => {
+      const enc = (s: string) => new TextEncoder().encode(s);
+      for (const k of ['a', 'l', 'm', 'n', 'z']) await cluster!.client.put('t1', enc(k), enc(`v-${k}`));
+      const r = await cli(['cells', 'split', 'c1', '--tenant', 't1', '--key', 'm', '--nats', cluster!.nats.url]);
+      assert.equal(r.code, 0, r.stderr);
+      const m = /^split c1 at t1:m \(index (\d+)\): left c1, right (c[a-z0-9-]+)$/m.exec(r.stdout);
+      assert.ok(m, r.stdout);
+      right = m[2]!;
+      // The cell leader updates the directory after the split applies: poll.
+      const at = nsHex('t1', 'm');
+      const deadline = Date.now() + 10_000;
+      let cells = dataCells(await listJson());
+      while (!(cells.length === 2 && cells[0]!.id === 'c1' && cells[0]!.end === at && cells[1]!.id === right && cells[1]!.start === at) && Date.now() < deadline) {
+        await new Promise((res) => setTimeout(res, 300));
+        cells = dataCells(await listJson());
+      }
+      assert.deepEqual(cells.map((c) => [c.id, c.start, c.end, c.readable.end, c.epoch]), [
+        ['c1', '', at, 't1:m', 2],
+        [right, at, null, null, 2],
+      ]);
+      for (const k of ['a', 'l', 'm', 'n', 'z']) {
+        const got = (await cluster!.client.get('t1', enc(k))).result;
+        assert.equal(got.status === 'ok' && new TextDecoder().decode(got.value), `v-${k}`, k);
+      }
+      const text = await cli(['cells', 'list', '--nats', cluster!.nats.url]);
+      assert.match(text.stdout, new RegExp(`^c1\\s+-∞\\s+0x${at}\\s+\\[-∞, t1:m\\)\\s+2\\s`, 'm'), text.stdout);
+      assert.match(text.stdout, new RegExp(`^${right}\\s+0x${at}\\s+\\+∞\\s+\\[t1:m, \\+∞\\)\\s+2\\s`, 'm'), text.stdout);
+    });
+
+    test('cells split --split-key HEX --json: the right half splits again', async () => {
+      const r = await cli(['cells', 'split', right, '--split-key', nsHex('t1', 't'), '--json', '--nats', cluster!.nats.url]);
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as { cell: string; left: string; right: string; index: number; splitKey: string };
+      assert.equal(j.left, right);
+      assert.notEqual(j.right, right);
+      assert.equal(j.splitKey, nsHex('t1', 't'));
+      assert.ok(j.index > 0);
+    });
+
+    test('cells split errors: key outside the range, unknown cell, bad flags, meta', async () => {
+      const nats = ['--nats', cluster!.nats.url];
+      const [outside, unknown, noKey, badHex, both, meta, merge] = await Promise.all([
+        cli(['cells', 'split', 'c1', '--tenant', 't1', '--key', 'q', ...nats]),
+        cli(['cells', 'split', 'c404', '--tenant', 't1', '--key', 'q', ...nats]),
+        cli(['cells', 'split', 'c1', ...nats]),
+        cli(['cells', 'split', 'c1', '--split-key', 'xyz', ...nats]),
+        cli(['cells', 'split', 'c1', '--split-key', '00', '--tenant', 't1', '--key', 'a', ...nats]),
+        cli(['cells', 'split', 'meta', '--tenant', 't1', '--key', 'a', ...nats]),
+        cli(['cells', 'merge', 'c1', right, ...nats]),
+      ]);
+      assert.equal(outside.code, 1);
+      assert.match(outside.stderr, /^cellkv: INVALID_ARGUMENT: .*cell c1 holds \[-∞, t1:m\) at epoch 2/m);
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /^cellkv: NOT_FOUND: cell c404 is not in the directory \(data cells: .*c1.*\); see `npx cellkv cells list`/m);
+      for (const r of [noKey, badHex, both, meta, merge]) {
+        assert.equal(r.code, 1, r.stdout);
+        assert.match(r.stderr, /^cellkv: INVALID_ARGUMENT: /m);
+      }
+      assert.match(noKey.stderr, /--tenant and --key/);
+      assert.match(meta.stderr, /meta cell .* cannot be split/);
+      assert.match(merge.stderr, /^cellkv: INVALID_ARGUMENT: unknown command "cells merge" \(merging cells is not implemented yet: issue 10\)/m);
+    });
   });
 
   test('a node that stops answering shows as unreachable', async () => {
