@@ -1,0 +1,147 @@
+// `npm run bench:split -- [--keys 20000] [--writers 16] [--runs 3]`
+//
+// What a split costs the clients, on a fresh local cluster (one nats-server, three nodes,
+// LevelDB in a temp dir) per run: loads --keys keys over the whole range, starts --writers
+// closed-loop writers on the half that will move, splits the cell in the middle through the
+// admin API, and measures
+//   - split time: the admin request, from proposal to applied on the leader;
+//   - directory time: until the directory lists both halves;
+//   - the longest stretch without a successful write to the moved half around the split,
+//     and the worst single write latency (the client retries NOT_LEADER / WRONG_RANGE inside);
+//   - write throughput on the moved half before and after the split.
+// Medians over the runs; progress on stderr, results on stdout.
+
+import { Command } from 'commander';
+import { CellCluster } from './cluster/cell-cluster.js';
+import { Progress } from '../bench/progress.js';
+import { hexOf } from '../shared/directory.js';
+import { namespacedKey } from '../shared/keys.js';
+
+const o = new Command()
+  .option('--keys <n>', 'keys to load before the split', '20000')
+  .option('--writers <n>', 'concurrent writers on the moved half', '16')
+  .option('--runs <n>', 'runs (fresh cluster each)', '3')
+  .option('--value-bytes <n>', 'value size', '256')
+  .parse()
+  .opts<{ keys: string; writers: string; runs: string; valueBytes: string }>();
+
+const KEYS = Number(o.keys);
+const WRITERS = Number(o.writers);
+const RUNS = Number(o.runs);
+const VALUE_BYTES = Number(o.valueBytes);
+for (const [name, v, max] of [['--keys', KEYS, 2_000_000], ['--writers', WRITERS, 256], ['--runs', RUNS, 20], ['--value-bytes', VALUE_BYTES, 65536]] as const) {
+  if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`${name} must be 1..${max}`);
+}
+const TENANT = 'bench';
+const PHASE_MS = 3000;
+const ui = new Progress();
+const enc = new TextEncoder();
+const key = (i: number) => enc.encode(`k${String(i).padStart(8, '0')}`);
+
+interface RunResult {
+  splitMs: number;
+  directoryMs: number;
+  longestGapMs: number;
+  worstLatencyMs: number;
+  before: number;
+  after: number;
+  failed: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function oneRun(run: number): Promise<RunResult> {
+  const c = await CellCluster.start();
+  try {
+    const value = new Uint8Array(VALUE_BYTES).fill(120);
+    let loaded = 0;
+    const load = ui.phase(`run ${run}: load`, KEYS, 'keys');
+    const loaders = Array.from({ length: 32 }, async (_, w) => {
+      for (let i = w; i < KEYS; i += 32) {
+        await c.client.put(TENANT, key(i), value);
+        loaded++;
+        if (loaded % 500 === 0) load.update(loaded, '');
+      }
+    });
+    await Promise.all(loaders);
+    load.done(`${KEYS} keys`);
+    ui.line(`run ${run}: ${WRITERS} writers on the upper half, split after ${PHASE_MS} ms`);
+    const mid = Math.floor(KEYS / 2);
+    // Writers on the upper half: the keys that move to the new cell.
+    const completions: number[] = [];
+    let worst = 0;
+    let failed = 0;
+    let stop = false;
+    const writers = Array.from({ length: WRITERS }, async (_, w) => {
+      let i = w;
+      while (!stop) {
+        const t0 = performance.now();
+        try {
+          await c.client.put(TENANT, key(mid + ((i * 7919) % (KEYS - mid))), value);
+          const t1 = performance.now();
+          completions.push(t1);
+          worst = Math.max(worst, t1 - t0);
+        } catch {
+          failed++;
+        }
+        i += WRITERS;
+      }
+    });
+    await new Promise((r) => setTimeout(r, PHASE_MS));
+    const splitAt = performance.now();
+    const leader = await c.leaderOf('c1');
+    const reply = await c.launcher.adminRequest<{ ok: boolean; right?: string; message?: string }>(
+      leader,
+      { op: 'split', cell: 'c1', splitKey: hexOf(namespacedKey(TENANT, key(mid))) },
+      10_000,
+    );
+    const splitMs = performance.now() - splitAt;
+    if (!reply.ok) throw new Error(`split refused: ${reply.message ?? ''}`);
+    let directoryMs = NaN;
+    while (performance.now() - splitAt < 10_000) {
+      const d = await c.client.directory(true);
+      if (d.cells.some((x) => x.id === reply.right)) {
+        directoryMs = performance.now() - splitAt;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, PHASE_MS));
+    stop = true;
+    await Promise.all(writers);
+    completions.sort((a, b) => a - b);
+    let longestGap = 0;
+    for (let i = 1; i < completions.length; i++) {
+      if (completions[i]! < splitAt - 1000) continue;
+      longestGap = Math.max(longestGap, completions[i]! - completions[i - 1]!);
+    }
+    const before = completions.filter((t) => t < splitAt && t >= splitAt - PHASE_MS).length / (PHASE_MS / 1000);
+    const endAt = completions.at(-1) ?? splitAt;
+    const after = completions.filter((t) => t > endAt - PHASE_MS).length / (PHASE_MS / 1000);
+    return { splitMs, directoryMs, longestGapMs: longestGap, worstLatencyMs: worst, before, after, failed };
+  } finally {
+    await c.stop();
+  }
+}
+
+const results: RunResult[] = [];
+for (let run = 1; run <= RUNS; run++) {
+  ui.line(`run ${run}/${RUNS}: starting a cluster`);
+  const r = await oneRun(run);
+  results.push(r);
+  ui.line(
+    `run ${run}: split ${r.splitMs.toFixed(0)} ms, directory ${r.directoryMs.toFixed(0)} ms, longest write gap ${r.longestGapMs.toFixed(0)} ms, ` +
+      `worst write ${r.worstLatencyMs.toFixed(0)} ms, writes/s before ${r.before.toFixed(0)} after ${r.after.toFixed(0)}, failed ${r.failed}`,
+  );
+}
+const m = (f: (r: RunResult) => number) => median(results.map(f));
+console.log(`split bench: ${KEYS} keys, ${WRITERS} writers on the moved half, ${RUNS} runs (medians)`);
+console.log(`  split (admin request, proposal to applied): ${m((r) => r.splitMs).toFixed(0)} ms`);
+console.log(`  directory lists both halves after:          ${m((r) => r.directoryMs).toFixed(0)} ms`);
+console.log(`  longest gap between acknowledged writes:    ${m((r) => r.longestGapMs).toFixed(0)} ms`);
+console.log(`  worst single write latency:                 ${m((r) => r.worstLatencyMs).toFixed(0)} ms`);
+console.log(`  writes/s on the moved half before / after:  ${m((r) => r.before).toFixed(0)} / ${m((r) => r.after).toFixed(0)} (ratio ${(m((r) => r.after) / m((r) => r.before)).toFixed(2)})`);
+console.log(`  failed writes:                              ${m((r) => r.failed)}`);
