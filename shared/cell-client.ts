@@ -91,10 +91,18 @@ export class CellClient {
   }
 
   private async cellFor(tenant: string, key: Uint8Array, refresh = false): Promise<CellDescriptor> {
-    const d = await this.directory(refresh);
-    const c = cellForKey(d, namespacedKey(tenant, key));
-    if (!c) throw new KvError('UNAVAILABLE', 'no cell owns this key; the directory is incomplete');
-    return c;
+    const ns = namespacedKey(tenant, key);
+    for (let i = 0; ; i++) {
+      const d = await this.directory(refresh || i > 0);
+      const c = cellForKey(d, ns);
+      if (c) return c;
+      // A hole: the directory learned one half of a split before the other (it heals within
+      // seconds). Asked again with backoff: a cached hole must never fail requests at once, forever.
+      if (i + 1 >= this.maxAttempts) {
+        throw new KvError('UNAVAILABLE', 'no cell owns this key in the directory (a split in progress?); retry shortly');
+      }
+      await backoff(i);
+    }
   }
 
   /** Sends ops that all fall in one cell; retries per the error model. */
@@ -163,9 +171,13 @@ export class CellClient {
           else this.leaderHints.delete(cell.id);
           await backoff(attempt);
           continue;
-        case 'WRONG_RANGE':
+        case 'WRONG_RANGE': {
+          const before = cell;
           cell = await this.cellFor(tenant, routeKey, true);
+          // The directory has not caught up with the cell yet: wait before asking the same cell again.
+          if (cell.id === before.id && cell.epoch === before.epoch) await backoff(attempt);
           continue;
+        }
         case 'UNAVAILABLE':
         case 'OVERLOADED':
           this.leaderHints.delete(cell.id);

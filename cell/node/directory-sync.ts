@@ -58,14 +58,17 @@ export class DirectorySync {
     await this.proposeAnywhere(JSON.stringify({ op: 'cells', cells: descriptors }));
   }
 
-  /** Every data cell this node leads: its directory entry catches up if a split left it behind. */
+  /**
+   * Every data cell this node hosts, leader or not: its directory entry catches up if a split
+   * left it behind (the directory keeps the newest epoch, so a lagging replica changes nothing).
+   */
   private reconcile(): void {
     const meta = this.host.meta;
     // Before the init command applied, a missing entry means a fresh directory, not a stale one.
     if (!meta || !meta.isInitialized()) return;
     const dir = meta.directory();
     const stale = [...this.host.replicas.values()].filter((r) => {
-      if (r.cellId === META_CELL_ID || !r.isLeader) return false;
+      if (r.cellId === META_CELL_ID) return false;
       const d = dir.cells.find((c) => c.id === r.cellId);
       return d === undefined || d.epoch < r.epoch;
     });
