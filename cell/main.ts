@@ -23,6 +23,11 @@ const program = new Command()
   .option('--tick-ms <ms>', 'Raft tick interval')
   .option('--snapshot-every <entries>', 'compact the log after this many entries')
   .option('--log-retain <entries>', 'entries kept after compaction')
+  .option('--rebalance-interval-ms <ms>', 'how often a cell leader considers splitting its cell (0 = no automatic splits)')
+  .option('--split-max-bytes <n>', 'split a cell by size above this many bytes (default 144 MiB)')
+  .option('--split-size-bytes <n>', 'a size split cuts about this far from the start (default 96 MiB)')
+  .option('--split-min-keys <n>', 'no split leaves a half with fewer keys (default 100)')
+  .option('--split-load-qps <n>', 'split a cell by load above this many weighted ops/s, sustained 10 s (default 3000)')
   .option('--otlp-endpoint <url>', 'OTLP/HTTP base URL for traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none = off)')
   .option('--trace-sample-ratio <r>', 'share of new traces sampled, 0..1')
   .parse();
@@ -44,6 +49,11 @@ async function main(): Promise<void> {
     tickMs: num(o['tickMs']),
     snapshotEveryEntries: num(o['snapshotEvery']),
     logRetainEntries: num(o['logRetain']),
+    rebalanceIntervalMs: num(o['rebalanceIntervalMs']),
+    splitMaxBytes: num(o['splitMaxBytes']),
+    splitSizeBytes: num(o['splitSizeBytes']),
+    splitMinKeys: num(o['splitMinKeys']),
+    splitLoadQps: num(o['splitLoadQps']),
     otlpEndpoint: o['otlpEndpoint'],
     traceSampleRatio: num(o['traceSampleRatio']),
   });

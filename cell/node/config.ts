@@ -39,6 +39,16 @@ export const NodeConfigSchema = z.object({
   /** Request ids remembered for at-most-once writes: age and count bounds. */
   dedupeRetentionMs: z.number().int().min(1000).default(10 * 60 * 1000),
   dedupeMaxEntries: z.number().int().min(1).default(100000),
+  /**
+   * Automatic splits (cell/placement/README.md): a cell splits by size above splitMaxBytes (at
+   * about splitSizeBytes from its start) and by load above splitLoadQps weighted ops/s sustained
+   * for 10 intervals; halves keep at least splitMinKeys keys. rebalanceIntervalMs 0 = off.
+   */
+  rebalanceIntervalMs: z.number().int().min(0).default(1000),
+  splitMaxBytes: z.number().int().min(16).default(144 * 1024 * 1024),
+  splitSizeBytes: z.number().int().min(8).default(96 * 1024 * 1024),
+  splitMinKeys: z.number().int().min(1).default(100),
+  splitLoadQps: z.number().min(1).default(3000),
   /** Test-only failpoints, e.g. "beforeApply=panic" (inert unless set). */
   failpoints: z.string().default(''),
   /**

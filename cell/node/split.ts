@@ -100,7 +100,7 @@ export interface SplitHost {
   readonly replicas: ReadonlyMap<string, Replica>;
   readonly kv: KvDb;
   readonly groupCommit: Pick<GroupCommit, 'stage'>;
-  readonly metrics: Pick<NodeMetrics, 'splits'>;
+  readonly metrics: Pick<NodeMetrics, 'splits' | 'splitSeconds'>;
   readonly log: Logger;
   readonly random: () => number;
   flushAll(sync: boolean): Promise<void>;
@@ -121,6 +121,7 @@ export class CellSplitter {
    */
   async applySplitEntry(r: Replica, e: Entry, payload: CellEntryPayload): Promise<(OpResult[] | null)[]> {
     const h = this.host;
+    const t0 = performance.now();
     h.groupCommit.stage(r.data.takeBatch());
     await h.flushAll(false);
     const results = await r.data.applyEntry(e, payload);
@@ -131,7 +132,9 @@ export class CellSplitter {
       h.log.warn({ cell: r.cellId, index: e.index, refusal }, 'split not applied');
       return results;
     }
+    const tPlan = performance.now();
     const plan = await planSplit(h.kv, r, cmd, e);
+    const tWrite = performance.now();
     r.data.stageOps(plan.ops);
     h.groupCommit.stage(r.data.takeBatch());
     const wasLeader = r.isLeader;
@@ -139,13 +142,20 @@ export class CellSplitter {
     r.epoch = plan.left.epoch;
     r.data.setRange(r.range.start, r.range.end);
     await h.flushAll(false);
+    const tOpen = performance.now();
     // Recounted from the data of the narrowed range (a load begun before the flush is discarded).
     r.data.usage.reset();
     const right = await h.openReplica(plan.right);
     r.lastSplitIndex = e.index;
     right.lastSplitIndex = e.index;
     h.metrics.splits.inc();
-    h.log.info({ cell: r.cellId, newCell: right.cellId, index: e.index, splitKey: plan.right.start }, 'cell split');
+    const ms = (a: number, b: number) => Math.round(b - a);
+    const tEnd = performance.now();
+    h.metrics.splitSeconds.observe((tEnd - t0) / 1000);
+    h.log.info(
+      { cell: r.cellId, newCell: right.cellId, index: e.index, splitKey: plan.right.start, records: plan.ops.length, flushMs: ms(t0, tPlan), planMs: ms(tPlan, tWrite), writeMs: ms(tWrite, tOpen), openMs: ms(tOpen, tEnd) },
+      'cell split',
+    );
     // The old leader's node starts the new cell's first election: no election timeout to wait.
     if (wasLeader) {
       right.raft.campaign();
