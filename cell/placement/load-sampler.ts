@@ -53,16 +53,28 @@ export interface IntervalLoad {
   readonly qps: number;
 }
 
+/** A cut before `splitKey` (which goes right) leaving `leftShare` of the sampled load left. */
+export interface LoadCut {
+  readonly splitKey: Uint8Array;
+  readonly leftShare: number;
+}
+
 /**
- * Where to cut the sampled load. `best`: the sampled key that splits the load most evenly
- * (the cut puts `splitKey` itself on the right; `leftShare` is the estimated share of the load
- * below it), null when every sample is one key. `topKey`: the single key with the most load.
+ * Where the sampled load could be cut. `cuts`: in key order, at most MAX_LOAD_CUTS, at the
+ * sampled keys where the load crosses each 1/64 quantile, plus the cuts either side of the
+ * top key and the most even one (`best`, null when every sample is one key). `topKey`: the
+ * single key with the most load.
  */
 export interface LoadSplitEstimate {
   readonly samples: number;
-  readonly best: { readonly splitKey: Uint8Array; readonly leftShare: number } | null;
+  readonly cuts: readonly LoadCut[];
+  readonly best: LoadCut | null;
   readonly topKey: { readonly key: Uint8Array; readonly share: number } | null;
 }
+
+/** Quantiles of the load offered as cuts (plus up to three more: see LoadSplitEstimate). */
+const CUT_QUANTILES = 64;
+export const MAX_LOAD_CUTS = CUT_QUANTILES + 3;
 
 /** What the policy reads: completed intervals oldest first, and the split estimate over them. */
 export interface LoadStats {
@@ -194,7 +206,7 @@ function estimateSplit(intervals: readonly ClosedInterval[]): LoadSplitEstimate 
     const scale = iv.load.accesses / iv.reservoir.length;
     for (const s of iv.reservoir) weighted.push({ key: s.key, weight: s.weight * scale });
   }
-  if (weighted.length === 0) return { samples: 0, best: null, topKey: null };
+  if (weighted.length === 0) return { samples: 0, cuts: [], best: null, topKey: null };
   weighted.sort((a, b) => compareBytes(a.key, b.key));
   const keys: Uint8Array[] = [];
   const weights: number[] = [];
@@ -209,18 +221,29 @@ function estimateSplit(intervals: readonly ClosedInterval[]): LoadSplitEstimate 
   const total = weights.reduce((a, b) => a + b, 0);
   let top = 0;
   for (let i = 1; i < keys.length; i++) if (weights[i]! > weights[top]!) top = i;
-  let best: LoadSplitEstimate['best'] = null;
-  let bestMin = -1;
-  let left = weights[0]!;
+  // leftShares[i]: the share below keys[i], the load left of a cut at keys[i] (i >= 1).
+  const leftShares: number[] = [0];
+  for (let i = 1; i < keys.length; i++) leftShares.push(leftShares[i - 1]! + weights[i - 1]! / total);
+  let best = -1;
   for (let i = 1; i < keys.length; i++) {
-    const lower = Math.min(left, total - left);
-    if (lower > bestMin) {
-      bestMin = lower;
-      best = { splitKey: keys[i]!, leftShare: left / total };
-    }
-    left += weights[i]!;
+    const even = (j: number): number => Math.min(leftShares[j]!, 1 - leftShares[j]!);
+    if (best < 0 || even(i) > even(best)) best = i;
   }
-  return { samples: weighted.length, best, topKey: { key: keys[top]!, share: weights[top]! / total } };
+  const picked = new Set<number>([best, top, top + 1]);
+  for (let q = 1, i = 1; q < CUT_QUANTILES && i < keys.length; q++) {
+    while (i < keys.length - 1 && leftShares[i]! < q / CUT_QUANTILES) i++;
+    picked.add(i);
+  }
+  const cuts = [...picked]
+    .filter((i) => i >= 1 && i < keys.length)
+    .sort((a, b) => a - b)
+    .map((i) => ({ splitKey: keys[i]!, leftShare: leftShares[i]! }));
+  return {
+    samples: weighted.length,
+    cuts,
+    best: best < 0 ? null : { splitKey: keys[best]!, leftShare: leftShares[best]! },
+    topKey: { key: keys[top]!, share: weights[top]! / total },
+  };
 }
 
 /** A short printable form of a key for decision details. */

@@ -29,6 +29,12 @@ export const RebalanceConfigSchema = z
     loadSustainIntervals: count().max(600).default(10),
     /** Each half of a load split keeps at least this share of the sampled load. */
     minLoadShare: z.number().gt(0).max(0.5).default(0.25),
+    /**
+     * ...with this many standard errors of margin for sampling noise (a cut's share is checked
+     * as share - z·sqrt(share·(1-share)/samples)): a cut just under minLoadShare is not taken
+     * later by a lucky sample.
+     */
+    loadShareMarginSigmas: z.number().min(0).max(10).default(3),
     /** Fewer sampled accesses than this over the window: no load split. */
     minLoadSamples: count().default(20),
     /** Merge two adjacent cells only if together they hold less than this... */

@@ -4,15 +4,16 @@
 // state, the time of the last merge it proposed (the merge rate limit).
 
 import { compareBytes } from '../../shared/keys.js';
-import { keyLabel, type LoadStats } from './load-sampler.js';
+import { keyLabel, type LoadCut, type LoadStats } from './load-sampler.js';
 import { DEFAULT_REBALANCE_CONFIG, type RebalanceConfig } from './rebalance-config.js';
 
 /**
  * A point of a scan of the cell in key order: `bytesBefore` / `keysBefore` are the bytes and
  * keys of the cell strictly below `key` (what the left half would hold if the cell were cut at
  * `key`). Sorted by key; a few dozen spread over the cell are enough for a size split. For a
- * load split include the sampler's candidate (load.split.best.splitKey) to check its halves
- * exactly; otherwise the policy bounds them from the nearest samples either side.
+ * load split include the sampler's cut keys (load.split.cuts) to check their halves exactly;
+ * otherwise the policy bounds the halves from the nearest samples either side (conservative:
+ * a cut between distant samples may be refused).
  */
 export interface SizeSample {
   readonly key: Uint8Array;
@@ -185,28 +186,36 @@ function loadSplit(cell: CellObservation, cfg: RebalanceConfig): SplitDecision |
   }
   const est = load.split;
   if (est.samples < cfg.minLoadSamples) return none('too-few-load-samples', `${est.samples} sampled accesses, ${cfg.minLoadSamples} needed`);
-  const best = est.best;
-  if (best === null || Math.min(best.leftShare, 1 - best.leftShare) < cfg.minLoadShare) {
+  const even = (c: LoadCut): number => Math.min(c.leftShare, 1 - c.leftShare);
+  // The smaller side's share, less the sampling noise margin.
+  const surely = (c: LoadCut): number => even(c) - cfg.loadShareMarginSigmas * Math.sqrt((even(c) * (1 - even(c))) / est.samples);
+  const anyBalanced = est.cuts.filter((c) => surely(c) >= cfg.minLoadShare);
+  if (anyBalanced.length === 0) {
     const top = est.topKey;
     const who = top === null ? 'one key' : `key ${keyLabel(top.key)} holds ${pct(top.share)} of the sampled load`;
-    return none('hot-key', `${who}: a single hot key cannot be split (no cut leaves each half >= ${pct(cfg.minLoadShare)})`);
+    return none('hot-key', `${who}: a single hot key cannot be split (no cut surely leaves each half >= ${pct(cfg.minLoadShare)})`);
   }
-  if (!insideRange(best.splitKey, cell)) return none('no-valid-split-key', `load cut ${keyLabel(best.splitKey)} is not inside the cell's range`);
-  if (cell.sizeSamples === null) return none('needs-size-samples', `load split at ${keyLabel(best.splitKey)}: scan for size samples`);
-  const halves = halvesAt(cell, cell.sizeSamples, best.splitKey);
-  if (!halvesAreBigEnough(halves, cfg)) {
+  const balanced = anyBalanced.filter((c) => insideRange(c.splitKey, cell));
+  if (balanced.length === 0) return none('no-valid-split-key', `the balanced load cuts are not inside the cell's range`);
+  const samples = cell.sizeSamples;
+  if (samples === null) return none('needs-size-samples', `load split: scan for size samples at ${balanced.length} candidate cuts`);
+  // The most even cut whose halves are big enough (no salami cells); ties: the first.
+  let chosen: LoadCut | null = null;
+  for (const c of balanced) {
+    if (halvesAreBigEnough(halvesAt(cell, samples, c.splitKey), cfg) && (chosen === null || even(c) > even(chosen))) chosen = c;
+  }
+  if (chosen === null) {
     return none(
       'no-valid-split-key',
-      `load cut at ${keyLabel(best.splitKey)} would leave ${halves.leftBytes}/${halves.rightBytes} bytes, ${halves.leftKeys}/${halves.rightKeys} keys ` +
-        `(minimum ${cfg.minSplitBytes} bytes, ${cfg.minSplitKeys} keys a half)`,
+      `none of ${balanced.length} balanced load cuts leaves both halves >= ${cfg.minSplitBytes} bytes and >= ${cfg.minSplitKeys} keys`,
     );
   }
   return {
     kind: 'split',
     cellId: cell.cellId,
     reason: 'load',
-    splitKey: best.splitKey,
-    detail: `above ${cfg.loadThreshold} qps for ${hot} intervals: cut at ${keyLabel(best.splitKey)} (${pct(best.leftShare)} of the load left)`,
+    splitKey: chosen.splitKey,
+    detail: `above ${cfg.loadThreshold} qps for ${hot} intervals: cut at ${keyLabel(chosen.splitKey)} (${pct(chosen.leftShare)} of the load left)`,
   };
 }
 
