@@ -24,16 +24,16 @@ export interface DirectoryHost {
 const META_FORWARD_TIMEOUT_MS = 2000;
 
 export class DirectorySync {
+  private readonly publishing = new Set<string>();
+
   constructor(private readonly host: DirectoryHost) {}
 
-  /** Every 2 s: liveness, the init of a fresh directory, and directory entries that fell behind. */
+  /** Every 2 s: liveness, and the init of a fresh directory. */
   heartbeat(): void {
     const h = this.host;
     const metaReplica = h.replicas.get(META_CELL_ID);
     if (!metaReplica) return;
-    this.reconcile();
     const hb = JSON.stringify({ op: 'heartbeat', node: h.cfg.nodeId, az: h.cfg.az, atMs: h.clock.now() });
-    if (metaReplica.isLeader && h.meta && !h.meta.isInitialized()) void h.proposeMeta(this.initCommand()).catch(() => undefined);
     void this.proposeAnywhere(hb).catch(() => undefined);
   }
 
@@ -62,17 +62,36 @@ export class DirectorySync {
    * Every data cell this node hosts, leader or not: its directory entry catches up if a split
    * left it behind (the directory keeps the newest epoch, so a lagging replica changes nothing).
    */
-  private reconcile(): void {
+  reconcile(): void {
     const meta = this.host.meta;
-    // Before the init command applied, a missing entry means a fresh directory, not a stale one.
-    if (!meta || !meta.isInitialized()) return;
+    if (!meta) return;
+    // A fresh directory is initialized first (by the meta leader); before that, a missing entry
+    // means a fresh directory, not a stale one.
+    if (!meta.isInitialized()) {
+      const metaReplica = this.host.replicas.get(META_CELL_ID);
+      if (metaReplica?.isLeader && !this.publishing.has(META_CELL_ID)) {
+        this.publishing.add(META_CELL_ID);
+        void this.host
+          .proposeMeta(this.initCommand())
+          .catch(() => undefined)
+          .finally(() => this.publishing.delete(META_CELL_ID));
+      }
+      return;
+    }
     const dir = meta.directory();
     const stale = [...this.host.replicas.values()].filter((r) => {
-      if (r.cellId === META_CELL_ID) return false;
+      if (r.cellId === META_CELL_ID || this.publishing.has(r.cellId)) return false;
       const d = dir.cells.find((c) => c.id === r.cellId);
       return d === undefined || d.epoch < r.epoch;
     });
-    if (stale.length > 0) void this.publish(stale).catch(() => undefined);
+    if (stale.length === 0) return;
+    // One publication in flight per cell: a slow meta leader must not collect a pile of them.
+    for (const r of stale) this.publishing.add(r.cellId);
+    void this.publish(stale)
+      .catch(() => undefined)
+      .finally(() => {
+        for (const r of stale) this.publishing.delete(r.cellId);
+      });
   }
 
   /** Proposes on the meta leader, here or (over the admin subject) on another node. */

@@ -7,6 +7,7 @@ import { maySendEarly, type Entry, type Ready } from '../raft/types.js';
 import type { OpResult } from '../../shared/cell-protocol.js';
 import { CellSplitter } from './split.js';
 import { DirectorySync } from './directory-sync.js';
+import { Rebalancer, rebalanceConfigFor } from './rebalancer.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
 import { randomUUID } from 'node:crypto';
@@ -35,6 +36,9 @@ import type { CellTracing } from './tracing.js';
 import type { Logger } from './log.js';
 import { systemClock, type NodeClock, type TimerHandle } from './clock.js';
 
+/** How often a node checks that the directory knows its cells' current ranges. */
+const DIRECTORY_RECONCILE_MS = 500;
+
 export class CellNode {
   readonly replicas = new Map<string, Replica>();
   meta: MetaState | null = null;
@@ -57,6 +61,7 @@ export class CellNode {
   private readonly mutations: ReadonlySet<NodeMutation>;
   private readonly directorySync: DirectorySync;
   private readonly splitter: CellSplitter;
+  private readonly rebalancer: Rebalancer | null;
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -109,6 +114,21 @@ export class CellNode {
       publish: (cells) => this.directorySync.publish(cells),
       schedulePump: () => this.schedulePump(),
     });
+    this.rebalancer =
+      cfg.rebalanceIntervalMs > 0
+        ? new Rebalancer(
+            {
+              clock: deps.clock,
+              replicas: this.replicas,
+              kv,
+              log,
+              metrics,
+              flushAll: (sync) => this.flushAll(sync),
+              requestSplit: (cellId, key) => this.splitter.requestSplit(cellId, key),
+            },
+            rebalanceConfigFor(cfg),
+          )
+        : null;
     metrics.attach(nodeMetricsSource(this));
   }
 
@@ -154,8 +174,12 @@ export class CellNode {
     node.timers = [
       clock.every(cfg.tickMs, () => node.onTick()),
       clock.every(2000, () => node.directorySync.heartbeat()),
+      // An in-memory comparison; it proposes only when the directory lags a cell's epoch.
+      clock.every(DIRECTORY_RECONCILE_MS, () => node.directorySync.reconcile()),
       clock.every(cfg.expiryScanMs, () => node.requests.sweepExpired()),
     ];
+    const rebalancer = node.rebalancer;
+    if (rebalancer !== null) node.timers.push(clock.every(cfg.rebalanceIntervalMs, () => void rebalancer.tick()));
     node.schedulePump();
     log.info({ node: cfg.nodeId, az: cfg.az, cells: [...node.replicas.keys()] }, 'cell node started');
     return node;

@@ -11,6 +11,7 @@ import type { CellCommand, OpResult } from '../../shared/cell-protocol.js';
 import { KvError } from '../../shared/errors.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
 import { encodeCellEntryPayload } from '../kv/value-codec.js';
+import { LoadSampler } from '../placement/load-sampler.js';
 
 export interface CellRange {
   readonly start: Uint8Array;
@@ -91,6 +92,8 @@ export class Replica {
   lastLeaderContactMs = 0;
   /** Index of the last split this replica applied since it opened (compaction holds behind it). */
   lastSplitIndex = 0;
+  /** Sampled accesses to this cell's keys (the split policy's load signal; read on the leader). */
+  readonly load: LoadSampler;
   /** Split commands in the write queue (so the hot path scans for one only when there is one). */
   private queuedSplits = 0;
 
@@ -124,6 +127,7 @@ export class Replica {
   ) {
     this.traced = opts.traced ?? false;
     this.bootId = opts.bootId;
+    this.load = new LoadSampler({ seed: Math.floor(opts.random() * 0x7fffffff) });
     this.readsBeforeApply = opts.readsBeforeApply ?? false;
     this.range = opts.range;
     this.epoch = opts.epoch;

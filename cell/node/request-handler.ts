@@ -26,6 +26,7 @@ import type { NodeMetrics } from './metrics.js';
 import { AdminApi, type AdminHost } from './admin-api.js';
 import { DedupePolicy, type DedupePolicyHost } from './dedupe-policy.js';
 import { ExpirySweeper, type ExpiryHost } from './expiry-sweeper.js';
+import { accessWeight } from '../placement/load-sampler.js';
 
 const MAX_OPS_PER_REQUEST = 1000;
 const MAX_SCAN_LIMIT = 10_000;
@@ -129,10 +130,14 @@ export class RequestHandler {
     if (!r || req.cellId === META_CELL_ID) {
       throw new KvError('WRONG_RANGE', `node ${this.host.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
     }
+    const now = this.host.clock.now();
     for (const op of req.ops) {
-      if (!inKeyRange(namespacedKey(req.tenant, op.key), r.range.start, r.range.end)) {
+      const ns = namespacedKey(req.tenant, op.key);
+      if (!inKeyRange(ns, r.range.start, r.range.end)) {
         throw new KvError('WRONG_RANGE', `a key is outside cell ${req.cellId}; refresh the directory`);
       }
+      // The split policy's load signal: every access, sampled (cell/placement/load-sampler.ts).
+      r.load.record(ns, now, op.op === 'get' ? 1 : accessWeight('write', op.op === 'put' ? op.value.length : 0));
     }
     // A scan covers the cell's range as the sender knew it: after a split it must learn the new
     // boundary (or it would skip the keys that moved). Point ops are checked by key above.

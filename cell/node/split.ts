@@ -157,10 +157,10 @@ export class CellSplitter {
       'cell split',
     );
     // The old leader's node starts the new cell's first election: no election timeout to wait.
-    if (wasLeader) {
-      right.raft.campaign();
-      void h.publish([r, right]).catch(() => undefined);
-    }
+    if (wasLeader) right.raft.campaign();
+    // Every replica publishes both halves (the directory keeps the newest epoch, so the extra
+    // copies change nothing): one lost publication, or a crash of the old leader, leaves no hole.
+    void h.publish([r, right]).catch(() => undefined);
     h.schedulePump();
     return results;
   }

@@ -36,6 +36,11 @@ export const LAYER_RULES: readonly LayerRule[] = [
     forbids: (e) => e.relative && !under('cell', 'shared')(e.target),
   },
   {
+    name: 'cell/placement/ is pure decision logic: imports only cell/placement/, shared/, cell/node/random.ts and zod; no node: modules or I/O packages',
+    appliesTo: under('cell/placement'),
+    forbids: (e) => (e.relative ? !(under('cell/placement', 'shared')(e.target) || e.target === 'cell/node/random.ts') : e.target !== 'zod'),
+  },
+  {
     name: 'canary/ is a black-box client: imports only canary/ and shared/',
     appliesTo: under('canary'),
     forbids: (e) => e.relative && !under('canary', 'shared')(e.target),

@@ -138,6 +138,7 @@ export class NodeClients {
           leaderGuess = target;
           break;
         } else {
+          this.trace.event(this.sched.elapsed, () => `c${c} attempt ${attempt} ${describe(op)} at ${target}/${route.cellId}@${route.epoch}: ${resp.code} ${resp.message.slice(0, 80)}`);
           if (!DEFINITE_REFUSALS.has(resp.code ?? '')) anyUnknown = true;
           if (resp.code === 'WRONG_RANGE') await this.refreshDirectory(c, rng);
           leaderGuess = resp.code === 'NOT_LEADER' && resp.leaderHint !== '' && this.nodes.includes(resp.leaderHint) ? resp.leaderHint : null;

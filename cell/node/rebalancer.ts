@@ -1,0 +1,161 @@
+// Automatic splits: every interval, each data cell this node leads is observed (size and key
+// count from its usage counters, load from its LoadSampler) and handed to the split policy
+// (cell/placement/); a split it decides is proposed like an operator's (CellSplitter). A cell
+// that needs a split key by size is scanned once, in key order, for a few dozen cut points.
+// Merges are decided by the policy but not carried out yet (issue 10).
+
+import { compareBytes } from '../../shared/keys.js';
+import { META_CELL_ID } from '../../shared/directory.js';
+import { dataKeyToNs, dataRange, decodeStoredValue } from '../storage/records.js';
+import type { KvDb } from '../kv/kv-db.js';
+import { RebalancePolicy, type CellObservation, type SizeSample } from '../placement/split-policy.js';
+import { rebalanceConfig, type RebalanceConfig } from '../placement/rebalance-config.js';
+import type { NodeConfig } from './config.js';
+import type { NodeClock } from './clock.js';
+import type { Logger } from './log.js';
+import type { NodeMetrics } from './metrics.js';
+import type { Replica } from './replica.js';
+
+/** Cut points a size scan collects (evenly spaced by bytes), besides the load cuts. */
+const SIZE_SAMPLES = 32;
+/** Keys a size scan reads at most (a bound on the work of one decision). */
+const MAX_SCAN_KEYS = 5_000_000;
+
+const MiB = 1024 * 1024;
+
+/**
+ * The policy's configuration from the node's knobs: the size and load thresholds as set, the
+ * rest (minimum halves, merge limits) scaled with the size threshold so small test sizes stay
+ * consistent (cell/placement/rebalance-config.ts checks the cross-field rules).
+ */
+export function rebalanceConfigFor(cfg: Pick<NodeConfig, 'splitMaxBytes' | 'splitSizeBytes' | 'splitMinKeys' | 'splitLoadQps'>): RebalanceConfig {
+  const maxSizeBytes = cfg.splitMaxBytes;
+  const minSplitBytes = Math.max(4, Math.min(MiB, Math.floor(maxSizeBytes / 16)));
+  return rebalanceConfig({
+    maxSizeBytes,
+    splitSizeBytes: Math.min(cfg.splitSizeBytes, maxSizeBytes),
+    minSplitBytes,
+    minSplitKeys: cfg.splitMinKeys,
+    loadThreshold: cfg.splitLoadQps,
+    mergeMaxBytes: Math.max(8, Math.min(20 * MiB, Math.floor(maxSizeBytes / 7))),
+    mergeMaxKeys: Math.max(200_000, 2 * cfg.splitMinKeys + 1),
+    mergeMaxLoad: Math.min(1000, cfg.splitLoadQps / 2),
+    emptyBytes: Math.max(1, Math.min(256 * 1024, Math.floor(minSplitBytes / 4))),
+  });
+}
+
+export interface RebalanceHost {
+  readonly clock: NodeClock;
+  readonly replicas: ReadonlyMap<string, Replica>;
+  readonly kv: KvDb;
+  readonly log: Logger;
+  readonly metrics: Pick<NodeMetrics, 'autoSplits'>;
+  flushAll(sync: boolean): Promise<void>;
+  requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }>;
+}
+
+interface CellHistory {
+  lastSplitAtMs: number | null;
+  lastLoadSplitAtMs: number | null;
+}
+
+export class Rebalancer {
+  private readonly policy: RebalancePolicy;
+  private readonly history = new Map<string, CellHistory>();
+  private running = false;
+
+  constructor(
+    private readonly host: RebalanceHost,
+    config: RebalanceConfig,
+  ) {
+    this.policy = new RebalancePolicy(config);
+  }
+
+  /** One round (skipped while the previous one still runs: a scan or a split can be slow). */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (const r of [...this.host.replicas.values()]) {
+        if (r.cellId === META_CELL_ID || !r.isLeader) continue;
+        await this.consider(r);
+      }
+    } catch (e) {
+      this.host.log.warn({ err: e }, 'rebalance round failed; the next one retries');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async consider(r: Replica): Promise<void> {
+    const now = this.host.clock.now();
+    await r.data.usage.ensureLoaded();
+    const { usage } = r.data.usage.readLoaded(null, Number.MAX_SAFE_INTEGER);
+    let sizeBytes = 0;
+    let keyCount = 0;
+    for (const u of Object.values(usage)) {
+      sizeBytes += u.bytes;
+      keyCount += u.keys;
+    }
+    const h = this.history.get(r.cellId) ?? { lastSplitAtMs: null, lastLoadSplitAtMs: null };
+    const load = r.load.stats(now);
+    const obs: CellObservation = {
+      cellId: r.cellId,
+      start: r.range.start,
+      end: r.range.end,
+      sizeBytes,
+      keyCount,
+      sizeSamples: null,
+      load,
+      lastSplitAtMs: h.lastSplitAtMs,
+      lastLoadSplitAtMs: h.lastLoadSplitAtMs,
+      lastMergeAtMs: null,
+    };
+    let d = this.policy.decideCell(now, obs, null);
+    if (d.kind === 'none' && d.reason === 'needs-size-samples') {
+      const cuts = load.split.cuts.map((c) => c.splitKey);
+      d = this.policy.decideCell(now, { ...obs, sizeSamples: await this.sizeSamples(r, sizeBytes, cuts) }, null);
+    }
+    if (d.kind !== 'split') {
+      if (d.reason !== 'within-limits' && d.reason !== 'no-neighbour') this.host.log.debug({ cell: r.cellId, reason: d.reason, detail: d.detail }, 'no split');
+      return;
+    }
+    const epoch = r.epoch;
+    const res = await this.host.requestSplit(r.cellId, d.splitKey);
+    const at = this.host.clock.now();
+    const next: CellHistory = { lastSplitAtMs: at, lastLoadSplitAtMs: d.reason === 'load' ? at : h.lastLoadSplitAtMs };
+    this.history.set(res.left, next);
+    this.history.set(res.right, next);
+    r.load.reset();
+    this.host.replicas.get(res.right)?.load.reset();
+    this.host.metrics.autoSplits.inc({ reason: d.reason });
+    this.host.log.info({ cell: r.cellId, newCell: res.right, epoch, reason: d.reason, detail: d.detail }, 'automatic split');
+  }
+
+  /** Cumulative bytes and keys below evenly spaced keys of the cell, and below each load cut. */
+  private async sizeSamples(r: Replica, sizeBytes: number, loadCuts: readonly Uint8Array[]): Promise<SizeSample[]> {
+    await this.host.flushAll(false); // the scan reads LevelDB: applied data must be in it
+    const step = Math.max(1, Math.floor(sizeBytes / SIZE_SAMPLES));
+    const cuts = [...loadCuts].sort(compareBytes);
+    const out: SizeSample[] = [];
+    let bytes = 0;
+    let keys = 0;
+    let nextAt = step;
+    let cut = 0;
+    for await (const [k, v] of this.host.kv.iterator(dataRange(r.range.start, r.range.end))) {
+      const ns = dataKeyToNs(k);
+      while (cut < cuts.length && compareBytes(cuts[cut]!, ns) <= 0) out.push({ key: cuts[cut++]!, bytesBefore: bytes, keysBefore: keys });
+      if (bytes >= nextAt && keys > 0) {
+        out.push({ key: ns.slice(), bytesBefore: bytes, keysBefore: keys });
+        nextAt = bytes + step;
+      }
+      // As the usage counters count: the key within its tenant plus the value.
+      const sep = ns.indexOf(0);
+      bytes += ns.length - sep - 1 + decodeStoredValue(v).value.length;
+      keys++;
+      if (keys >= MAX_SCAN_KEYS) break;
+    }
+    out.sort((a, b) => compareBytes(a.key, b.key));
+    return out.filter((s, i) => i === 0 || compareBytes(out[i - 1]!.key, s.key) !== 0);
+  }
+}
