@@ -3,7 +3,8 @@
 // without failpoints), then a quiet gap. Records when each fault was active, and when a
 // leader was killed, for the availability figures.
 
-import { FIRST_DATA_CELL_ID } from '../shared/directory.js';
+import { FIRST_DATA_CELL_ID, hexOf } from '../shared/directory.js';
+import { namespacedKey } from '../shared/keys.js';
 import { AZS, NODE_IDS, sleep, type ChaosCluster } from './cluster.js';
 import { describeSpec, type FaultKind, type FaultSpec, type ScheduledFault, type TargetSpec } from './schedule.js';
 
@@ -28,6 +29,9 @@ export interface NemesisOptions {
   /** Keep going past the deadline until every kind in the schedule ran once. */
   readonly everyKind: boolean;
   readonly snapshotEvery: number;
+  /** The workload's tenant and keys (a split cuts at one of them). */
+  readonly tenant: string;
+  readonly keys: readonly string[];
   readonly logRetain: number;
   readonly progress: (line: string) => void;
   /** Set to stop early (SIGINT). */
@@ -248,6 +252,31 @@ export class Nemesis {
         const to = followers[s.pick % followers.length]!;
         rec.notes.push(`${from} -> ${to}`);
         await this.makeLeader(to, rec);
+        return;
+      }
+      case 'split': {
+        const key = this.o.keys[s.pick % this.o.keys.length]!;
+        const ns = hexOf(namespacedKey(this.o.tenant, new TextEncoder().encode(key)));
+        // The leader of the cell whose range holds the key, as the nodes report it.
+        let owner: { node: string; cell: string; start: string } | null = null;
+        for (const id of NODE_IDS) {
+          for (const c of (await this.c.status(id, 1500)) ?? []) {
+            if (c.cell === 'meta' || c.role !== 'leader' || c.start === undefined) continue;
+            if (ns >= c.start && (c.end === null || c.end === undefined || ns < c.end)) owner = { node: id, cell: c.cell, start: c.start };
+          }
+        }
+        if (owner === null) {
+          rec.notes.push(`no leader found for the cell of ${key}; skipped`);
+          return;
+        }
+        if (owner.start === ns) {
+          rec.notes.push(`${key} already starts cell ${owner.cell}; skipped`);
+          return;
+        }
+        const reply = await this.c
+          .adminRequest<{ ok: boolean; right?: string; index?: number; code?: string; message?: string }>(owner.node, { op: 'split', cell: owner.cell, splitKey: ns }, 10_000)
+          .catch((e: Error) => ({ ok: false, message: e.message }) as { ok: boolean; right?: string; index?: number; message?: string });
+        rec.notes.push(reply.ok ? `split ${owner.cell} at ${key} on ${owner.node}: new cell ${reply.right} from index ${reply.index}` : `split of ${owner.cell} refused or lost: ${reply.message ?? ''}`);
         return;
       }
       case 'snapshot': {

@@ -163,6 +163,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       everyKind: o.everyKind,
       snapshotEvery: DEFAULTS.snapshotEvery,
       logRetain: DEFAULTS.logRetain,
+      tenant: TENANT,
+      keys,
       progress: o.progress,
       aborted: o.aborted,
     });

@@ -7,7 +7,7 @@
 
 import { Rng } from './rng.js';
 
-export const FAULT_KINDS = ['kill', 'pause', 'partition', 'delay', 'failpoint', 'transfer', 'snapshot'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'partition', 'delay', 'failpoint', 'transfer', 'snapshot', 'split'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Resolved at run time: the data cell's leader, or follower number `pick` (mod the followers). */
@@ -56,6 +56,8 @@ export type FaultSpec =
       readonly holdMs: number;
     }
   | { readonly kind: 'transfer'; readonly pick: number }
+  /** Splits the cell that owns workload key #pick at that key (through the admin API, on its leader). */
+  | { readonly kind: 'split'; readonly pick: number }
   | {
       readonly kind: 'snapshot';
       readonly pick: number;
@@ -107,6 +109,8 @@ export function estimateMs(s: FaultSpec): number {
       return restart * 2 + s.holdMs + (s.needSnapshot ? 3000 : 0);
     case 'transfer':
       return 800;
+    case 'split':
+      return 1500;
     case 'snapshot':
       return restart * 2 + 3000 + s.killAfterMs;
   }
@@ -147,6 +151,8 @@ function makeSpec(kind: FaultKind, rng: Rng): FaultSpec {
     }
     case 'transfer':
       return { kind, pick: rng.int(2) };
+    case 'split':
+      return { kind, pick: rng.int(1 << 16) };
     case 'snapshot':
       return { kind, pick: rng.int(2), sleepInInstall: rng.chance(0.6), killAfterMs: rng.range(150, 900) };
   }
@@ -213,6 +219,8 @@ export function describeSpec(s: FaultSpec): string {
       return `restart ${who(s.target)} with ${s.failpoint}${s.makeLeader ? ' and make it leader' : ''}${s.needSnapshot ? ' after it fell behind' : ''}, ${s.holdMs} ms`;
     case 'transfer':
       return `leader transfer to follower#${s.pick}`;
+    case 'split':
+      return `split the cell of workload key#${s.pick} at that key`;
     case 'snapshot':
       return `follower#${s.pick} down until it needs a snapshot, killed ${s.killAfterMs} ms into its restart${s.sleepInInstall ? ' (install slowed by a failpoint)' : ''}`;
   }

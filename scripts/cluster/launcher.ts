@@ -36,6 +36,10 @@ export interface CellStatus {
   readonly commit: number;
   readonly applied: number;
   readonly lastIndex: number;
+  /** The cell's range (hex of namespaced keys; end null = unbounded) and epoch. */
+  readonly start?: string;
+  readonly end?: string | null;
+  readonly epoch?: number;
 }
 
 const enc = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
