@@ -86,7 +86,8 @@ export class MetaState {
         if (this.cells.length > 0) return; // idempotent: only the first init counts
         this.cells = cmd.cells;
         ops.push({ type: 'put', key: metaDocKey(this.cellId, 'cells'), value: encoder.encode(JSON.stringify(this.cells)) });
-        for (const n of cmd.nodes) this.putNode({ id: n.id, az: n.az, lastHeartbeatMs: 0 }, ops);
+        // A node heard from before the init keeps its heartbeat.
+        for (const n of cmd.nodes) if (!this.nodes.has(n.id)) this.putNode({ id: n.id, az: n.az, lastHeartbeatMs: 0 }, ops);
         return;
       case 'cells': {
         let changed = false;

@@ -155,7 +155,13 @@ describe('against a running cluster', () => {
       if (/cellkv_gateway_tenant_quota_usage_ratio\{tenant="obs-quota"/.test(gatewayBody)) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    const nodeBodies = await Promise.all(c.nodes.map((n) => scrape(`${n.metricsUrl}/metrics`)));
+    // A node's heartbeat age is +Inf until its first heartbeat (every 2 s) reached the meta leader.
+    let nodeBodies: string[] = [];
+    while (Date.now() < deadline + 10_000) {
+      nodeBodies = await Promise.all(c.nodes.map((n) => scrape(`${n.metricsUrl}/metrics`)));
+      if (/cellkv_meta_node_heartbeat_age_seconds\{node="n1",az="az1"\} [\d.]+/.test(nodeBodies.join('\n'))) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const exposed = parseExposition([gatewayBody, ...nodeBodies]);
 
     // The labelled series the dashboards group by exist with the values sent above.
