@@ -118,12 +118,14 @@ export class CellNode {
       cfg.rebalanceIntervalMs > 0
         ? new Rebalancer(
             {
+              nodeId: cfg.nodeId,
               clock: deps.clock,
               replicas: this.replicas,
               kv,
               log,
               metrics,
               flushAll: (sync) => this.flushAll(sync),
+              schedulePump: () => this.schedulePump(),
               requestSplit: (cellId, key) => this.splitter.requestSplit(cellId, key),
             },
             rebalanceConfigFor(cfg),

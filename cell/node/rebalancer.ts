@@ -18,6 +18,8 @@ import type { Replica } from './replica.js';
 
 /** Cut points a size scan collects (evenly spaced by bytes), besides the load cuts. */
 const SIZE_SAMPLES = 32;
+/** Leaders this node must lead beyond the least-loaded voter before it hands one over. */
+const LEADER_MARGIN = 2;
 /** Keys a size scan reads at most (a bound on the work of one decision). */
 const MAX_SCAN_KEYS = 5_000_000;
 
@@ -45,12 +47,14 @@ export function rebalanceConfigFor(cfg: Pick<NodeConfig, 'splitMaxBytes' | 'spli
 }
 
 export interface RebalanceHost {
+  readonly nodeId: string;
   readonly clock: NodeClock;
   readonly replicas: ReadonlyMap<string, Replica>;
   readonly kv: KvDb;
   readonly log: Logger;
-  readonly metrics: Pick<NodeMetrics, 'autoSplits'>;
+  readonly metrics: Pick<NodeMetrics, 'autoSplits' | 'leaderTransfers'>;
   flushAll(sync: boolean): Promise<void>;
+  schedulePump(): void;
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }>;
 }
 
@@ -80,6 +84,7 @@ export class Rebalancer {
         if (r.cellId === META_CELL_ID || !r.isLeader) continue;
         await this.consider(r);
       }
+      this.balanceLeaders();
     } catch (e) {
       this.host.log.warn({ err: e }, 'rebalance round failed; the next one retries');
     } finally {
@@ -130,6 +135,34 @@ export class Rebalancer {
     this.host.replicas.get(res.right)?.load.reset();
     this.host.metrics.autoSplits.inc({ reason: d.reason });
     this.host.log.info({ cell: r.cellId, newCell: res.right, epoch, reason: d.reason, detail: d.detail }, 'automatic split');
+  }
+
+  /**
+   * Leaders spread over the nodes: when this node leads at least two data cells more than the
+   * node leading the fewest (as the replicas here see their leaders), it hands one cell to that
+   * node. One transfer per round and the margin of two keep nodes from trading a cell back and
+   * forth; the new leader must be a voter of the cell, so it holds the cell's data already.
+   */
+  private balanceLeaders(): void {
+    const cells = [...this.host.replicas.values()].filter((r) => r.cellId !== META_CELL_ID);
+    const me = this.host.nodeId;
+    const led = new Map<string, number>();
+    for (const r of cells) for (const v of r.conf.voters) if (!led.has(v)) led.set(v, 0);
+    for (const r of cells) {
+      const leader = r.raft.status().leader;
+      if (leader !== null && led.has(leader)) led.set(leader, led.get(leader)! + 1);
+    }
+    const mine = led.get(me) ?? 0;
+    for (const r of cells) {
+      if (!r.isLeader || r.raft.status().leader !== me) continue;
+      const target = r.conf.voters.filter((v) => v !== me).sort((a, b) => led.get(a)! - led.get(b)! || (a < b ? -1 : 1))[0];
+      if (target === undefined || mine - led.get(target)! < LEADER_MARGIN) continue;
+      r.raft.transferLeadership(target);
+      this.host.metrics.leaderTransfers.inc();
+      this.host.log.info({ cell: r.cellId, to: target, led: Object.fromEntries(led) }, 'leader balance: transfer');
+      this.host.schedulePump();
+      return;
+    }
   }
 
   /** Cumulative bytes and keys below evenly spaced keys of the cell, and below each load cut. */

@@ -1,6 +1,6 @@
 // Real processes: automatic splits. With the size threshold scaled down, loading data makes
 // the cell split by size (more than once), every key stays readable with its value, and
-// versions keep increasing; with the load threshold scaled down, a sustained load on a range
+// versions keep increasing, and leaders spread over the nodes; with the load threshold scaled down, a sustained load on a range
 // splits it by load while a cold cell of the same size does not split.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,6 +54,12 @@ test('loading data splits a cell by size, again and again; every key keeps its v
   // 800 keys of ~206 bytes (~165 KB) over a 48 KiB threshold: several size splits.
   await waitFor('at least three data cells', async () => (await c.client.directory(true)).cells.filter((x) => x.id !== 'meta').length >= 3);
   assert.ok((await metric(c, 'cellkv_cell_auto_splits_total{reason="size"}')) >= 2, 'size splits counted');
+  // The halves start led by one node; leader balance spreads them over the nodes.
+  await waitFor('data-cell leaders on at least two nodes', async () => {
+    const d = await c.client.directory(true);
+    const leaders = new Set(d.cells.filter((x) => x.id !== 'meta').map((x) => d.leaders[x.id]));
+    return leaders.size >= 2;
+  });
   const cells = (await c.client.directory(true)).cells.filter((x) => x.id !== 'meta');
   // The cells tile the keyspace: sorted by start, each ends where the next starts.
   const sorted = [...cells].sort((a, b) => (a.start < b.start ? -1 : 1));
