@@ -5,6 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CellCluster } from '../../support/cell-cluster.js';
+import { waitFor } from '../../support/wait.js';
 import type { OpResult } from '../../../shared/cell-protocol.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -17,15 +18,6 @@ after(async () => {
 function version(r: OpResult): bigint {
   assert.equal(r.status, 'ok');
   return r.status === 'ok' ? r.meta!.version : -1n;
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function metric(c: CellCluster, name: string): Promise<number> {
@@ -52,14 +44,14 @@ test('loading data splits a cell by size, again and again; every key keeps its v
     );
   }
   // 800 keys of ~206 bytes (~165 KB) over a 48 KiB threshold: several size splits.
-  await waitFor('at least three data cells', async () => (await c.client.directory(true)).cells.filter((x) => x.id !== 'meta').length >= 3);
+  await waitFor('at least three data cells', async () => (await c.client.directory(true)).cells.filter((x) => x.id !== 'meta').length >= 3, 30_000, 200);
   assert.ok((await metric(c, 'cellkv_cell_auto_splits_total{reason="size"}')) >= 2, 'size splits counted');
   // The halves start led by one node; leader balance spreads them over the nodes.
   await waitFor('data-cell leaders on at least two nodes', async () => {
     const d = await c.client.directory(true);
     const leaders = new Set(d.cells.filter((x) => x.id !== 'meta').map((x) => d.leaders[x.id]));
     return leaders.size >= 2;
-  });
+  }, 30_000, 200);
   const cells = (await c.client.directory(true)).cells.filter((x) => x.id !== 'meta');
   // The cells tile the keyspace: sorted by start, each ends where the next starts.
   const sorted = [...cells].sort((a, b) => (a.start < b.start ? -1 : 1));

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CellCluster } from '../../support/cell-cluster.js';
+import { waitFor } from '../../support/wait.js';
 import type { OpResult } from '../../../shared/cell-protocol.js';
 import { hexOf } from '../../../shared/directory.js';
 import { namespacedKey } from '../../../shared/keys.js';
@@ -23,15 +24,6 @@ after(async () => {
 function version(r: OpResult): bigint {
   assert.equal(r.status, 'ok', JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
   return r.status === 'ok' ? r.meta!.version : -1n;
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 interface SplitReply {
