@@ -20,7 +20,7 @@ import {
 } from '../../cell/raft/index.js';
 import type { ClientReply, ClientRequest } from './client-protocol.js';
 import { describeConf, describeMessage } from './describe.js';
-import { fail, noPromises, type InvariantChecker, type Promises } from './invariants.js';
+import { noPromises, type Promises } from './invariants.js';
 import { checkConfChange } from './conf-model.js';
 import { NodeChecks, type CheckEnv } from './node-checks.js';
 import { KvStateMachine } from './kv-state-machine.js';

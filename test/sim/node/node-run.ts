@@ -6,11 +6,9 @@
 // restart) the disk backs every vote and acknowledgement the node sent.
 
 import { InvariantError } from '../../../shared/assert.js';
-import { BinaryReader } from '../../../shared/codec/index.js';
 import { checkCellkvHistory, formatDetails, type HistoryRecord } from '../../../shared/lincheck/index.js';
 import { FIRST_DATA_CELL_ID, META_CELL_ID, hexOf } from '../../../shared/directory.js';
 import { compareBytes, inKeyRange, namespacedKey } from '../../../shared/keys.js';
-import { buildSnapshotData } from '../../../cell/node/snapshots.js';
 import type { NodeMutation } from '../../../cell/node/mutations.js';
 import { Rng, hashString } from '../rng.js';
 import { SimFailure, fail, type FailureKind } from '../invariants.js';
@@ -20,6 +18,7 @@ import { SimBus, CALM_BUS, type BusFaults } from './sim-bus.js';
 import { CALM_DISK, SimulatedDiskError, type DiskFaults } from './sim-disk.js';
 import { SimNode, simNodeConfig, type SimNodeSpec } from './sim-node.js';
 import { NodeSafety } from './node-safety.js';
+import { Convergence } from './node-convergence.js';
 import { NodeClients, SIM_TENANT } from './node-clients.js';
 
 export interface NodeRunOptions {
@@ -161,7 +160,7 @@ class NodeSim {
     n.start().catch((e: unknown) => (e instanceof SimulatedDiskError ? this.onNodeFatal(n.id) : this.record(e)));
   }
 
-  private record(e: unknown): void {
+  record(e: unknown): void {
     if (this.pendingFailure !== null) return;
     if (e instanceof SimFailure) this.pendingFailure = e;
     else if (e instanceof InvariantError) this.pendingFailure = new SimFailure('exception', `node assertion: ${e.message}`);
@@ -177,7 +176,7 @@ class NodeSim {
     this.sched.at(this.rngNemesis.range(50, 400), 'nemesis', () => this.start(n));
   }
 
-  private async run(untilMs: number, stop?: () => boolean): Promise<void> {
+  async run(untilMs: number, stop?: () => boolean): Promise<void> {
     await this.sched.runUntil(
       untilMs,
       () => {
@@ -188,7 +187,7 @@ class NodeSim {
     );
   }
 
-  private at(ms: number): number {
+  at(ms: number): number {
     return this.sched.now + ms;
   }
 
@@ -201,7 +200,8 @@ class NodeSim {
   }
 
   private everyCellLed(): boolean {
-    return this.cellIds().every((id) => this.hostsOf(id).some((n) => n.node!.replicas.get(id)!.isLeader));
+    const conv = new Convergence(this);
+    return conv.cellIds().every((id) => conv.hostsOf(id).some((n) => n.node!.replicas.get(id)!.isLeader));
   }
 
   /** The nemesis: one fault at a time, each undone after a while. */
@@ -301,85 +301,7 @@ class NodeSim {
     await this.run(this.at(SETTLE_BOUND_MS), () => this.clients.idle());
     if (!this.clients.idle()) fail('liveness', 'client ops still in flight long after the heal');
     if (this.clients.livenessFailure !== null) fail('liveness', this.clients.livenessFailure);
-    await this.checkConvergence();
-  }
-
-  /** Every replica of every cell ends at the same applied index with the same state. */
-  private async checkConvergence(): Promise<void> {
-    const settleBy = this.at(SETTLE_BOUND_MS);
-    const appliedNow = (): Map<string, number[]> | null => {
-      if (this.nodes.some((n) => n.node === null)) return null;
-      const out = new Map<string, number[]>();
-      for (const cellId of this.cellIds()) {
-        const rs = this.hostsOf(cellId).map((n) => n.node!.replicas.get(cellId)!);
-        if (2 * rs.length <= this.nodes.length) fail('convergence', `cell ${cellId} has replicas on ${rs.length} of ${this.nodes.length} nodes`);
-        const commit = Math.max(...rs.map((r) => r.raft.status().commit));
-        if (rs.some((r) => r.data.applied.index !== commit || r.raft.status().commit !== commit)) return null;
-        out.set(cellId, rs.map((r) => r.data.applied.index));
-      }
-      return out;
-    };
-    // The meta cell takes a liveness heartbeat every 2 s: read every replica's state at one
-    // moment, after the pumps went idle, and again if an entry was applied meanwhile.
-    for (let attempt = 0; ; attempt++) {
-      await this.run(settleBy, () => appliedNow() !== null);
-      const before = appliedNow();
-      if (before === null) fail('convergence', 'replicas did not reach the same applied index');
-      await this.run(this.at(50));
-      const states = await this.readStates([...before.keys()]);
-      const after = appliedNow();
-      if (after === null || JSON.stringify([...after]) !== JSON.stringify([...before])) {
-        if (attempt < 5) continue;
-        fail('convergence', 'replicas kept applying while their states were compared');
-      }
-      for (const [cellId, perNode] of states) this.compareStates(cellId, perNode);
-      return;
-    }
-  }
-
-  /** The snapshot data (the canonical state) of every replica of `cellIds`, read concurrently. */
-  /** Every cell any node hosts. */
-  private cellIds(): string[] {
-    return [...new Set(this.nodes.flatMap((n) => [...(n.node?.replicas.keys() ?? [])]))].sort();
-  }
-
-  /** The up nodes hosting `cellId` (a node that missed a split by snapshot lacks the new cell). */
-  private hostsOf(cellId: string): SimNode[] {
-    return this.nodes.filter((n) => n.node?.replicas.has(cellId) === true);
-  }
-
-  private async readStates(cellIds: string[]): Promise<Map<string, Uint8Array[]>> {
-    const out = new Map<string, Uint8Array[]>();
-    let pending = cellIds.reduce((sum, id) => sum + this.hostsOf(id).length, 0);
-    for (const cellId of cellIds) {
-      const perNode: Uint8Array[] = [];
-      out.set(cellId, perNode);
-      this.hostsOf(cellId).forEach((n, i) => {
-        const node = n.node!;
-        const r = node.replicas.get(cellId)!;
-        void node
-          .flushAll(false)
-          .then(() => buildSnapshotData(node.db.kv, cellId, r.range))
-          .then((b) => {
-            perNode[i] = b;
-            pending--;
-          }, (e: unknown) => this.record(e));
-      });
-    }
-    await this.run(this.at(500), () => pending === 0);
-    if (pending !== 0) fail('convergence', 'could not read the replicas\' states');
-    return out;
-  }
-
-  private compareStates(cellId: string, states: readonly Uint8Array[]): void {
-    const hosts = this.hostsOf(cellId);
-    const digests = states.map((b, i) => `${hosts[i]!.id}:${hashBytes(b)}`);
-    if (new Set(states.map(hashBytes)).size === 1) return;
-    const logs = hosts.map((n) => {
-      const r = n.node!.replicas.get(cellId)!;
-      return `${n.id}: applied ${r.data.applied.index}, log ${r.log.firstIndex()}..${r.log.lastIndex()}, snapshot ${r.log.snapshotMetadata().index}`;
-    });
-    fail('state-machine-safety', `cell ${cellId}: replicas at the same applied index differ: ${digests.join(' ')}; ${describeDifference(states)}; ${logs.join('; ')}`);
+    await new Convergence(this).check();
   }
 
   collectStats(): void {
@@ -393,29 +315,6 @@ class NodeSim {
       this.stats.snapshotChunks += n.snapshotChunksSent;
     }
   }
-}
-
-/** The first pair in which the snapshot data of the replicas differ (for the failure message). */
-function describeDifference(states: readonly Uint8Array[]): string {
-  const decoded = states.map((b) => {
-    const r = new BinaryReader(b);
-    const n = r.varuint();
-    const m = new Map<string, string>();
-    for (let i = 0; i < n; i++) m.set(Buffer.from(r.bytes()).toString('hex'), Buffer.from(r.bytes()).toString('hex'));
-    return m;
-  });
-  const keys = new Set(decoded.flatMap((m) => [...m.keys()]));
-  for (const k of [...keys].sort()) {
-    const vs = decoded.map((m) => m.get(k) ?? '-');
-    if (new Set(vs).size > 1) return `first difference at key ${k}: ${vs.map((v) => v.slice(0, 120)).join(' | ')}`;
-  }
-  return 'no differing pair';
-}
-
-function hashBytes(b: Uint8Array): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-  return (h >>> 0).toString(16);
 }
 
 export async function runNodeSeed(seed: number, opts: NodeRunOptions = {}): Promise<NodeRunResult> {
