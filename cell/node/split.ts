@@ -19,10 +19,8 @@ import { compareBytes } from '../../shared/keys.js';
 import { META_CELL_ID, hexOf } from '../../shared/directory.js';
 import {
   appliedKey,
-  decodeDedupeRecord,
-  dedupeAgeKey,
-  dedupeKey,
   dedupeRange,
+  dedupeRehomer,
   encodeAppliedState,
   encodeHardStateRecord,
   encodeReplicaRecord,
@@ -30,7 +28,6 @@ import {
   hardStateKey,
   replicaKey,
   snapshotMetaKey,
-  splitCellScopedKey,
   usageRange,
   type ReplicaRecord,
 } from '../storage/records.js';
@@ -83,10 +80,12 @@ export async function planSplit(kv: KvDb, r: Replica, cmd: SplitCommand, entry: 
       value: encodeAppliedState({ index: entry.index, confState: r.conf, dedupeCutoffMs: r.data.applied.dedupeCutoffMs }),
     },
   ];
+  const rehome = dedupeRehomer(r.cellId, right.cellId);
+  const empty = new Uint8Array(0);
   for await (const [k, v] of kv.iterator(dedupeRange(r.cellId))) {
-    const requestId = new TextDecoder().decode(splitCellScopedKey(k).rest);
-    ops.push({ type: 'put', key: dedupeKey(right.cellId, requestId), value: v });
-    ops.push({ type: 'put', key: dedupeAgeKey(right.cellId, decodeDedupeRecord(v).atMs, requestId), value: new Uint8Array(0) });
+    const { recordKey, ageKey } = rehome(k, v);
+    ops.push({ type: 'put', key: recordKey, value: v });
+    ops.push({ type: 'put', key: ageKey, value: empty });
   }
   // The old cell's counters covered both halves: dropped, so both recount from their data.
   for await (const [k] of kv.iterator(usageRange(r.cellId))) ops.push({ type: 'del', key: k });

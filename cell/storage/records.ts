@@ -319,6 +319,22 @@ export function dedupeAgeKey(cellId: string, atMs: number, requestId: string): U
   return concat(cellScoped(RecordPrefix.dedupeAge, cellId), u64be(atMs), encoder.encode(requestId));
 }
 
+/**
+ * Copies a dedupe table to another cell (a split): for a record stored under `fromCellId`, its
+ * record key and age key under `toCellId`, built from the bytes (the request id is not decoded,
+ * the record only as far as its time). Equal to dedupeKey / dedupeAgeKey of the decoded values.
+ */
+export function dedupeRehomer(fromCellId: string, toCellId: string): (key: Uint8Array, value: Uint8Array) => { recordKey: Uint8Array; ageKey: Uint8Array } {
+  const fromLen = cellScoped(RecordPrefix.dedupe, fromCellId).length;
+  const recordPrefix = cellScoped(RecordPrefix.dedupe, toCellId);
+  const agePrefix = cellScoped(RecordPrefix.dedupeAge, toCellId);
+  return (key, value) => {
+    const id = key.subarray(fromLen);
+    const atMs = new BinaryReader(value).varuint();
+    return { recordKey: concat(recordPrefix, id), ageKey: concat(agePrefix, u64be(atMs), id) };
+  };
+}
+
 /** Dedupe age entries of the cell older than `beforeMs`. */
 export function dedupeAgeRange(cellId: string, beforeMs: number): KeyRange {
   const p = cellScoped(RecordPrefix.dedupeAge, cellId);

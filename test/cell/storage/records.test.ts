@@ -204,3 +204,14 @@ test('record values round-trip', () => {
   const rec = { cellId: 'c2', start: '61', end: null, epoch: 3 };
   assert.deepEqual(decodeReplicaRecord(encodeReplicaRecord(rec)), rec);
 });
+
+test('a dedupe record rehomed to another cell has the keys built from its decoded id and time', async () => {
+  const { dedupeRehomer, dedupeKey, dedupeAgeKey, encodeDedupeRecord } = await import('../../../cell/storage/records.js');
+  const rehome = dedupeRehomer('c1', 'c9x-new');
+  for (const [id, atMs] of [['req-1', 0], ['ü-ñ-請求', 1_700_000_000_123], ['x'.repeat(128), 2 ** 40]] as const) {
+    const value = encodeDedupeRecord({ atMs, results: [] });
+    const got = rehome(dedupeKey('c1', id), value);
+    assert.deepEqual(got.recordKey, dedupeKey('c9x-new', id));
+    assert.deepEqual(got.ageKey, dedupeAgeKey('c9x-new', atMs, id));
+  }
+});
