@@ -22,19 +22,20 @@ export interface DirectoryHost {
 }
 
 const META_FORWARD_TIMEOUT_MS = 2000;
+/** The key of an eager heartbeat in flight in `publishing` (cell ids never contain a colon). */
+const HEARTBEAT = ':heartbeat';
 
 export class DirectorySync {
   private readonly publishing = new Set<string>();
 
   constructor(private readonly host: DirectoryHost) {}
 
-  /** Every 2 s: liveness, and the init of a fresh directory. */
+  /** Every 2 s: liveness (a fresh directory is initialized by reconcile). */
   heartbeat(): void {
     const h = this.host;
     const metaReplica = h.replicas.get(META_CELL_ID);
     if (!metaReplica) return;
-    const hb = JSON.stringify({ op: 'heartbeat', node: h.cfg.nodeId, az: h.cfg.az, atMs: h.clock.now() });
-    void this.proposeAnywhere(hb).catch(() => undefined);
+    void this.proposeAnywhere(this.heartbeatCommand()).catch(() => undefined);
   }
 
   /** Writes these cells' descriptors into the directory (the meta cell keeps the newest epoch). */
@@ -79,6 +80,15 @@ export class DirectorySync {
       return;
     }
     const dir = meta.directory();
+    // Heard from soon after the directory exists, not only at the next 2 s heartbeat: a node
+    // the init registered (with no heartbeat yet) would otherwise look dead for that long.
+    const me = dir.nodes.find((n) => n.id === this.host.cfg.nodeId);
+    if ((me === undefined || me.lastHeartbeatMs === 0) && !this.publishing.has(HEARTBEAT)) {
+      this.publishing.add(HEARTBEAT);
+      void this.proposeAnywhere(this.heartbeatCommand())
+        .catch(() => undefined)
+        .finally(() => this.publishing.delete(HEARTBEAT));
+    }
     const stale = [...this.host.replicas.values()].filter((r) => {
       if (r.cellId === META_CELL_ID || this.publishing.has(r.cellId)) return false;
       const d = dir.cells.find((c) => c.id === r.cellId);
@@ -103,6 +113,11 @@ export class DirectorySync {
     const transport = h.transport();
     if (!leader || !transport) throw new KvError('UNAVAILABLE', 'no meta leader known');
     await transport.requestAdmin(leader, new TextEncoder().encode(JSON.stringify({ op: 'meta', json })), META_FORWARD_TIMEOUT_MS);
+  }
+
+  private heartbeatCommand(): string {
+    const h = this.host;
+    return JSON.stringify({ op: 'heartbeat', node: h.cfg.nodeId, az: h.cfg.az, atMs: h.clock.now() });
   }
 
   private initCommand(): string {
