@@ -6,18 +6,18 @@
 import { maySendEarly, type Entry, type Ready } from '../raft/types.js';
 import type { OpResult } from '../../shared/cell-protocol.js';
 import { CellSplitter } from './split.js';
+import { bootstrapReplicas, openReplicaFromDisk, type ReplicaFactoryHost } from './replica-factory.js';
 import { DirectorySync } from './directory-sync.js';
 import { Rebalancer, rebalanceConfigFor } from './rebalancer.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
 import { randomUUID } from 'node:crypto';
-import { CellData } from '../kv/cell-data.js';
 import type { KvDb } from '../kv/kv-db.js';
 import { Failpoints } from './failpoints.js';
 import { NodeMetrics } from './metrics.js';
 import { nodeMetricsSource } from './metrics-source.js';
 import { MetaState } from './meta.js';
-import { Replica, type CellRange } from './replica.js';
+import type { Replica } from './replica.js';
 import { NodeTransport } from './transport.js';
 import type { NodeDeps, NodeTransportPort } from './ports.js';
 import { NO_MUTATIONS, type NodeMutation } from './mutations.js';
@@ -25,10 +25,9 @@ import { RaftMail } from './raft-mail.js';
 import { SnapshotKeeper } from './snapshot-keeper.js';
 import type { NodeConfig } from './config.js';
 import { KvError } from '../../shared/errors.js';
-import { FIRST_DATA_CELL_ID, META_CELL_ID, bytesOfHex, hexOf } from '../../shared/directory.js';
+import { META_CELL_ID, hexOf } from '../../shared/directory.js';
 
 import { openNodeDb, type NodeDb } from '../storage/node-db.js';
-import { RaftLogStore } from '../storage/raft-log-store.js';
 import { GroupCommit } from '../storage/group-commit.js';
 import { ReplicaRegistry, type ReplicaRecord } from './replica-registry.js';
 import { RequestHandler } from './request-handler.js';
@@ -192,67 +191,34 @@ export class CellNode {
   private async openReplicas(): Promise<void> {
     let records = await this.registry.list();
     if (records.length === 0 && this.cfg.bootstrap.some((n) => n.id === this.cfg.nodeId)) {
-      records = await this.bootstrap();
+      records = await bootstrapReplicas(this.factoryHost());
     }
     for (const rec of records) await this.openReplica(rec);
   }
 
-  /** A fresh cluster: the meta cell and one data cell over the whole keyspace, one replica per AZ. */
-  private async bootstrap(): Promise<ReplicaRecord[]> {
-    const voters = this.cfg.bootstrap.map((n) => n.id).sort();
-    const conf = { voters, learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false };
-    const records: ReplicaRecord[] = [
-      { cellId: META_CELL_ID, start: '', end: '', epoch: 1 },
-      { cellId: FIRST_DATA_CELL_ID, start: '', end: null, epoch: 1 },
-    ];
-    for (const rec of records) {
-      const { store } = await RaftLogStore.load(this.db, rec.cellId, this.groupCommit);
-      store.stageBootstrap(conf);
-      this.registry.stage(this.groupCommit, rec);
-    }
-    await this.groupCommit.flush();
-    this.log.info({ voters }, 'bootstrapped a new cluster');
-    return records;
-  }
-
   private async openReplica(rec: ReplicaRecord): Promise<Replica> {
-    const { store, report } = await RaftLogStore.load(this.db, rec.cellId, this.groupCommit);
-    if (report.truncatedFrom !== null) {
-      this.log.warn({ cell: rec.cellId, ...report }, 'dropped a torn log tail (never acknowledged)');
-    }
-    const isMeta = rec.cellId === META_CELL_ID;
-    if (isMeta) {
+    if (rec.cellId === META_CELL_ID) {
       this.meta = new MetaState(META_CELL_ID);
       await this.meta.load(this.kv);
     }
-    const meta = this.meta;
-    const data = await CellData.open(
-      rec.cellId,
-      this.kv,
-      store.initialState().confState,
-      { retentionMs: this.cfg.dedupeRetentionMs, maxEntries: this.cfg.dedupeMaxEntries },
-      isMeta && meta ? async (json, _index, ops) => meta.apply(json, ops) : null,
-      store.snapshotMetadata().index,
-    );
-    const range: CellRange = isMeta
-      ? { start: new Uint8Array(0), end: new Uint8Array(0) }
-      : { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
-    data.setRange(range.start, range.end);
-    data.mutantKeepsStaleCache = this.mutations.has('valueCacheNotInvalidated');
-    data.mutantDropsData = this.mutations.has('dedupeWithoutData');
-    const replica = new Replica(rec.cellId, this.cfg.nodeId, store, data, {
-      range,
-      epoch: rec.epoch,
-      electionTicks: this.cfg.electionTicks,
-      heartbeatTicks: this.cfg.heartbeatTicks,
-      random: this.random,
-      bootId: this.deps.bootId,
-      limits: { maxCommandsPerEntry: this.cfg.maxCommandsPerEntry, maxQueuedOps: this.cfg.maxPendingOps },
-      traced: this.tracing !== null,
-      readsBeforeApply: this.mutations.has('readsBeforeApply'),
-    });
+    const replica = await openReplicaFromDisk(this.factoryHost(), rec, rec.cellId === META_CELL_ID ? this.meta : null);
     this.replicas.set(rec.cellId, replica);
     return replica;
+  }
+
+  private factoryHost(): ReplicaFactoryHost {
+    return {
+      cfg: this.cfg,
+      db: this.db,
+      kv: this.kv,
+      groupCommit: this.groupCommit,
+      registry: this.registry,
+      log: this.log,
+      random: this.random,
+      bootId: this.deps.bootId,
+      mutations: this.mutations,
+      traced: () => this.tracing !== null,
+    };
   }
 
   // ---------------------------------------------------------------- loop
