@@ -65,7 +65,8 @@ export class LocalCluster {
     const n = o.nodes ?? 3;
     for (let i = 0; i < n; i++) {
       const id = `n${i + 1}`;
-      this.nodes.push(new NodeProc(id, `az${i + 1}`, i, join(o.dataDir ?? dir, id), logDir === null ? null : join(logDir, `${id}.log`)));
+      // Three AZs: n1..n3 are az1..az3, n4 is az1 again, and so on (two per AZ at six nodes).
+      this.nodes.push(new NodeProc(id, `az${(i % 3) + 1}`, i, join(o.dataDir ?? dir, id), logDir === null ? null : join(logDir, `${id}.log`)));
     }
   }
 
@@ -179,6 +180,14 @@ export class LocalCluster {
   }
 
   /** The server a node belongs to (its AZ's). */
+  /** The initial voters of every cell: the first node of each AZ. */
+  bootstrapSpec(): string {
+    return this.nodes
+      .slice(0, 3)
+      .map((x) => `${x.id}:${x.az}`)
+      .join(',');
+  }
+
   serverIndexOf(n: NodeProc): number {
     return n.index % this.nats.length;
   }
@@ -199,7 +208,9 @@ export class LocalCluster {
     const args = cellNodeArgs(
       {
         id: n.id, az: n.az, dataDir: n.dataDir, nats,
-        bootstrap: n.bootstrapped ? this.nodes.map((x) => `${x.id}:${x.az}`).join(',') : null,
+        // The first cluster is one replica per AZ (n1..n3); nodes beyond them start empty and
+        // receive replicas by moves.
+        bootstrap: n.bootstrapped ? this.bootstrapSpec() : null,
         ...(no.tickMs !== undefined ? { tickMs: no.tickMs } : {}),
         ...(no.snapshotEvery !== undefined ? { snapshotEvery: no.snapshotEvery } : {}),
         ...(no.logRetain !== undefined ? { logRetain: no.logRetain } : {}),
