@@ -53,6 +53,18 @@ export interface TenantRecord {
 /** Where to split a cell: a namespaced key in hex, or a tenant and a key in it (UTF-8). */
 export type SplitPoint = { readonly splitKey: string } | { readonly tenant: string; readonly key: string };
 
+export interface MergeCellsResult {
+  /** The cell that absorbed the other (the left one). */
+  readonly cell: string;
+  readonly absorbed: string;
+  readonly freezeIndex: number;
+  readonly commitIndex: number;
+  /** The merged cell's epoch. */
+  readonly epoch: number;
+  /** The node that ran the merge. */
+  readonly node: string;
+}
+
 export interface SplitResult {
   readonly cell: string;
   /** The cell keeping the lower half (the split cell itself). */
@@ -185,6 +197,32 @@ export class AdminClient {
       if (attempt > 0) throw new AdminError(code, `${message}; leadership of cell ${cell} is moving: retry in a moment or check \`npx cellkv status\``);
       leader = await this.leaderAfterNotLeader(cell, node);
     }
+  }
+
+  /**
+   * Merges `right` into its left neighbour `left`, run by a node hosting both (the left cell's
+   * leader when it hosts the right one too). Resolves once the merge committed.
+   */
+  async mergeCells(left: string, right: string, timeoutMs = 40_000): Promise<MergeCellsResult> {
+    const d = await this.directory();
+    if (left === META_CELL || right === META_CELL) throw new AdminError('INVALID_ARGUMENT', 'the meta cell holds the directory and cannot be merged; merge two data cells');
+    const l = d.cells.find((c) => c.id === left);
+    const r = d.cells.find((c) => c.id === right);
+    const known = d.cells.map((c) => c.id).join(', ') || 'none';
+    for (const [id, c] of [[left, l], [right, r]] as const) {
+      if (!c) throw new AdminError('NOT_FOUND', `cell ${id} is not in the directory (data cells: ${known}); see \`npx cellkv cells list\``);
+    }
+    if (l!.end !== r!.start) throw new AdminError('INVALID_ARGUMENT', `cell ${right} does not start where ${left} ends (merge the right neighbour into the left one); see \`npx cellkv cells list\``);
+    const both = l!.replicas.map((x) => x.node).filter((n) => r!.replicas.some((y) => y.node === n));
+    if (both.length === 0) throw new AdminError('INVALID_ARGUMENT', `cells ${left} and ${right} share no node; move replicas so both are on the same nodes first`);
+    const leader = d.leaders[left];
+    const node = leader !== undefined && both.includes(leader) ? leader : both[0]!;
+    const res = await this.adminRequest(node, { op: 'merge', left, right }, timeoutMs).catch((e: unknown) => {
+      const why = e instanceof AdminError ? e.detail : (e as Error).message;
+      throw new AdminError('UNAVAILABLE', `merge request to node ${node} failed (${why}); the merge may still finish: check \`npx cellkv cells list\` before retrying`);
+    });
+    if (res['ok'] !== true) throw new AdminError(String(res['code'] ?? 'INTERNAL'), String(res['message'] ?? 'merge failed'));
+    return { cell: String(res['cell']), absorbed: String(res['absorbed']), freezeIndex: Number(res['freezeIndex']), commitIndex: Number(res['commitIndex']), epoch: Number(res['epoch']), node };
   }
 
   /** Who leads `cell` now: per the node that just said NOT_LEADER, else per a fresh directory. */

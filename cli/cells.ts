@@ -1,7 +1,7 @@
-// `cellkv cells [list] | cells split`: the directory's cells, and splitting one at a key on its
-// leader (cell/node/admin-api.ts, op 'split'). Merges are not implemented by the nodes yet
-// (issue 10), so there is no merge command. Failures throw AdminError, which cellkv.ts prints
-// as `cellkv: CODE: detail` with exit status 1.
+// `cellkv cells [list] | cells split | cells merge`: the directory's cells, splitting one at a
+// key on its leader (cell/node/admin-api.ts, op 'split'), and merging a cell into its left
+// neighbour (op 'merge'). Failures throw AdminError, which cellkv.ts prints as
+// `cellkv: CODE: detail` with exit status 1.
 
 import { Option, type Command } from 'commander';
 import { hexOf } from '../shared/directory.js';
@@ -49,15 +49,14 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
   // subcommand such as `merge` gets its own error instead of "too many arguments for 'list'".
   const cells = program
     .command('cells')
-    .description('data cells of the directory: list them (the default), split one at a key; merges are not implemented yet')
+    .description('data cells of the directory: list them (the default), split one at a key, merge two neighbours')
     .allowExcessArguments()
     .addOption(ctx.natsOption())
     .addOption(ctx.jsonOption())
     .action(async (_o: unknown, cmd: Command) => {
       const sub = cmd.args[0];
       if (sub === undefined) return list(cmd);
-      const merge = sub === 'merge' ? ' (merging cells is not implemented yet: issue 10)' : '';
-      throw new AdminError('INVALID_ARGUMENT', `unknown command "cells ${sub}"${merge}; use \`cells list\` or \`cells split\``);
+      throw new AdminError('INVALID_ARGUMENT', `unknown command "cells ${sub}"; use \`cells list\`, \`cells split\` or \`cells merge\``);
     });
   cells
     .command('list')
@@ -87,5 +86,16 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
       if (ctx.json(cmd)) return ctx.print(JSON.stringify({ ...r, splitKey: hex }, null, 2));
       const shown = readableBound(hex) ?? `0x${hex}`;
       ctx.print(`split ${r.cell} at ${shown} (index ${r.index}): left ${r.left}, right ${r.right}\nthe directory shows both cells within a few seconds: npx cellkv cells list`);
+    });
+  cells
+    .command('merge <left> <right>')
+    .description('merge a data cell into its left neighbour (both on the same nodes): the left cell takes both ranges, the right one is retired')
+    .addOption(ctx.natsOption())
+    .addOption(ctx.jsonOption())
+    .action(async (left: string, right: string, _o: unknown, cmd: Command) => {
+      if (!ctx.json(cmd)) ctx.print(`merging ${right} into ${left} (freeze ${right}, wait for its replicas, commit in ${left})...`);
+      const r = await ctx.withAdmin(cmd, (a) => a.mergeCells(left, right));
+      if (ctx.json(cmd)) return ctx.print(JSON.stringify(r, null, 2));
+      ctx.print(`merged ${r.absorbed} into ${r.cell} (run by ${r.node}; freeze at index ${r.freezeIndex}, commit at index ${r.commitIndex}, epoch ${r.epoch})\nthe directory shows the merged cell within a few seconds: npx cellkv cells list`);
     });
 }

@@ -140,7 +140,52 @@ export interface SplitCommand {
   readonly epoch: number;
 }
 
-export type CellCommand = WriteCommand | ExpireCommand | MetaCommand | SplitCommand;
+/**
+ * The first step of a merge, in the cell that is absorbed (the right one): from this entry on
+ * the cell takes no writes and serves no reads (its epoch goes up), so its state is fixed at
+ * this index. Applied only if the cell's epoch still is `epoch`; `into` (at `intoEpoch`) is the
+ * left neighbour that will absorb it.
+ */
+export interface MergeFreezeCommand {
+  readonly kind: 'mergeFreeze';
+  readonly into: string;
+  readonly intoEpoch: number;
+  readonly epoch: number;
+}
+
+/**
+ * The second step, in the absorbing (left) cell: it takes over [its end, `sourceEnd`) from
+ * `source`, whose replica on each node has applied `freezeIndex` (the freeze) first. Applied only
+ * if the cell's epoch still is `epoch` and its range ends where the source's starts.
+ * `sourceVersionTop` is the source's last version index (freeze index plus its version base):
+ * every later version of the merged cell is above it.
+ */
+export interface MergeCommitCommand {
+  readonly kind: 'mergeCommit';
+  readonly source: string;
+  readonly sourceStart: Uint8Array;
+  /** null = unbounded. */
+  readonly sourceEnd: Uint8Array | null;
+  readonly sourceEpoch: number;
+  readonly freezeIndex: number;
+  readonly sourceVersionTop: number;
+  readonly epoch: number;
+}
+
+/** Undoes a freeze whose merge can no longer commit (the left cell changed meanwhile). */
+export interface MergeRollbackCommand {
+  readonly kind: 'mergeRollback';
+  readonly epoch: number;
+}
+
+/** Commands that change a cell's range: each is an entry of its own. */
+export type RangeCommand = SplitCommand | MergeFreezeCommand | MergeCommitCommand | MergeRollbackCommand;
+
+export function isRangeCommand(c: CellCommand): c is RangeCommand {
+  return c.kind === 'split' || c.kind === 'mergeFreeze' || c.kind === 'mergeCommit' || c.kind === 'mergeRollback';
+}
+
+export type CellCommand = WriteCommand | ExpireCommand | MetaCommand | RangeCommand;
 
 /** One Raft entry carries a batch of commands (proposals are batched per cell). */
 export interface CellEntryPayload {

@@ -5,7 +5,7 @@
 
 import { assert } from '../../shared/assert.js';
 import type { ConfState, Entry } from '../raft/types.js';
-import type { CellEntryPayload, OpResult, SplitCommand, WriteCommand } from '../../shared/cell-protocol.js';
+import type { CellEntryPayload, OpResult, RangeCommand, WriteCommand } from '../../shared/cell-protocol.js';
 import {
   appliedKey,
   dataKey,
@@ -74,8 +74,13 @@ export class CellData {
   mutantKeepsStaleCache = false;
   /** The key range this replica owns; apply refuses ops outside it (a split moved them away). */
   private range: { start: Uint8Array; end: Uint8Array | null } = { start: new Uint8Array(0), end: null };
-  /** A split command applied by the last applyEntry, for the node to carry out. */
-  private pendingSplit: SplitCommand | null = null;
+  /** A range command (split, merge) applied by the last applyEntry, for the node to carry out. */
+  private pendingRange: RangeCommand | null = null;
+  /**
+   * Frozen for a merge: writes and expiries applied from now on are refused alike on every
+   * replica (the node sets it when it applies the freeze, and at open from the record).
+   */
+  frozen = false;
   mutantDropsData = false;
 
   private constructor(
@@ -227,11 +232,17 @@ export class CellData {
     this.usage.setRange(start, end);
   }
 
-  /** The split the last applied entry asked for, once (the node validates and carries it out). */
-  takePendingSplit(): SplitCommand | null {
-    const s = this.pendingSplit;
-    this.pendingSplit = null;
+  /** The range command the last applied entry carried, once (the node validates and carries it out). */
+  takePendingRange(): RangeCommand | null {
+    const s = this.pendingRange;
+    this.pendingRange = null;
     return s;
+  }
+
+  /** Raises the version base (a merge): later versions are (index + base) << 16 | position. */
+  raiseVersionBase(base: number): void {
+    assert(Number.isSafeInteger(base) && base >= 0, 'version base');
+    if (base > (this.state.versionBase ?? 0)) this.state = { ...this.state, versionBase: base };
   }
 
   /** Adds ops to this round's batch (the node's split records travel with the applied state). */
@@ -259,6 +270,10 @@ export class CellData {
           position += cmd.ops.length;
           break;
         case 'expire': {
+          if (this.frozen) {
+            out.push(null);
+            break;
+          }
           // Keys a split moved away since the sweep chose them belong to the other cell now.
           const keys = cmd.keys.filter((k) => inKeyRange(k, this.range.start, this.range.end));
           this.expiredDeleted += await applyExpire(keys.length === cmd.keys.length ? cmd : { ...cmd, keys }, this.view());
@@ -266,8 +281,11 @@ export class CellData {
           break;
         }
         case 'split':
-          assert(this.pendingSplit === null, 'one split per entry');
-          this.pendingSplit = cmd;
+        case 'mergeFreeze':
+        case 'mergeCommit':
+        case 'mergeRollback':
+          assert(this.pendingRange === null, 'one range command per entry');
+          this.pendingRange = cmd;
           out.push(null);
           break;
         case 'meta': {
@@ -294,11 +312,12 @@ export class CellData {
     if (prior && prior.atMs >= floor) return prior.results;
     // Proposed before a split this entry comes after: the keys moved to another cell. Not
     // applied and not remembered, so the client's retry goes to the new owner.
-    if (cmd.ops.some((op) => !inKeyRange(namespacedKey(cmd.tenant, op.key), this.range.start, this.range.end))) {
-      return cmd.ops.map(() => ({ status: 'error', code: 'WRONG_RANGE', message: 'the key moved to another cell (split); refresh the directory', currentVersion: null }));
+    if (this.frozen || cmd.ops.some((op) => !inKeyRange(namespacedKey(cmd.tenant, op.key), this.range.start, this.range.end))) {
+      return cmd.ops.map(() => ({ status: 'error', code: 'WRONG_RANGE', message: 'the key moved to another cell (split or merge); refresh the directory', currentVersion: null }));
     }
     const opsBefore = this.ops.length;
-    const results = await applyWrite(cmd, index, position, this.view());
+    // Versions count from the version base: a merged cell's stay above the absorbed cell's.
+    const results = await applyWrite(cmd, index + (this.state.versionBase ?? 0), position, this.view());
     if (this.mutantDropsData) this.ops.length = opsBefore;
     const record = encodeDedupeRecord({ atMs: cmd.nowMs, results });
     this.pendingDedupe.set(cmd.requestId, record);

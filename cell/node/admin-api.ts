@@ -12,6 +12,8 @@ import { BackupAdmin, type BackupAdminRequest, type BackupHost } from './backup-
 import type { NodeConfig } from './config.js';
 import { MetaCommandSchema, type MetaState } from './meta.js';
 import { usageReport } from './usage-report.js';
+import type { CellMerger, MergeResult } from './merge.js';
+import type { CellStats } from './rebalancer.js';
 
 /** What the admin API needs from its node (CellNode provides it). */
 export interface AdminHost extends BackupHost {
@@ -24,6 +26,12 @@ export interface AdminHost extends BackupHost {
   proposeMeta(json: string): Promise<void>;
   /** Splits a cell this node leads at a namespaced key; see CellNode.requestSplit. */
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }>;
+  /** Merges `right` into its left neighbour `left`; see CellMerger.requestMerge. */
+  requestMerge(left: string, right: string): Promise<MergeResult>;
+  /** Merge steps and checks between nodes (merge.ts). */
+  readonly merger: Pick<CellMerger, 'proposeStep' | 'durable'>;
+  /** Size and load of a cell this node leads (the rebalancer asks its neighbour's leader). */
+  cellStats(cellId: string): Promise<CellStats>;
 }
 
 export class AdminApi {
@@ -38,7 +46,19 @@ export class AdminApi {
   async handle(data: Uint8Array): Promise<Uint8Array> {
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
     try {
-      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string; splitKey?: string; tenant?: string; key?: string };
+      const req = JSON.parse(new TextDecoder().decode(data)) as {
+        op?: string;
+        json?: string;
+        cell?: string;
+        to?: string;
+        splitKey?: string;
+        tenant?: string;
+        key?: string;
+        left?: string;
+        right?: string;
+        sourceStart?: string;
+        epochAbove?: number;
+      };
       if (BackupAdmin.handles(req.op)) return enc(await this.backup.handle(req as BackupAdminRequest));
       if (req.op === 'meta' && typeof req.json === 'string') {
         // Validated here so a malformed command never enters the meta log.
@@ -61,7 +81,15 @@ export class AdminApi {
           ok: true,
           node: this.host.cfg.nodeId,
           az: this.host.cfg.az,
-          cells: [...this.host.replicas.values()].map((r) => ({ cell: r.cellId, ...r.raft.status(), ...this.host.hexRange(r), epoch: r.epoch })),
+          cells: [...this.host.replicas.values()].map((r) => ({
+            cell: r.cellId,
+            ...r.raft.status(),
+            ...this.host.hexRange(r),
+            epoch: r.epoch,
+            // What the state machine applied (the core's `applied` counts entries handed out).
+            dataApplied: r.data.applied.index,
+            frozen: r.frozen,
+          })),
         });
       }
       if (req.op === 'split' && req.cell) {
@@ -72,15 +100,25 @@ export class AdminApi {
         else return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'split needs cell and splitKey (hex of a namespaced key) or tenant and key' });
         return enc({ ok: true, ...(await this.host.requestSplit(req.cell, splitKey)) });
       }
+      if (req.op === 'merge') {
+        if (typeof req.left !== 'string' || typeof req.right !== 'string') return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'merge needs left and right (adjacent cell ids; right is absorbed into left)' });
+        return enc({ ok: true, ...(await this.host.requestMerge(req.left, req.right)) });
+      }
+      if (req.op === 'mergeStep') return enc(await this.host.merger.proposeStep(req as Record<string, unknown>));
+      if (req.op === 'mergeDurable' && req.cell && typeof req.sourceStart === 'string' && /^([0-9a-f]{2})*$/.test(req.sourceStart) && typeof req.epochAbove === 'number') {
+        return enc({ ok: true, durable: await this.host.merger.durable(req.cell, { start: bytesOfHex(req.sourceStart), epochAbove: req.epochAbove }) });
+      }
+      if (req.op === 'cellStats' && req.cell) return enc({ ok: true, stats: await this.host.cellStats(req.cell) });
       if (req.op === 'transfer' && req.cell && req.to) {
         this.host.replicas.get(req.cell)?.raft.transferLeadership(req.to);
         this.host.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer, split or backupSnapshot/backupLog/backupChunk/backupEnd' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer, split, merge, cellStats or backupSnapshot/backupLog/backupChunk/backupEnd' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
-      return enc({ ok: false, code, message: (e as Error).message });
+      const hint = e instanceof KvError && typeof e.details['leaderHint'] === 'string' ? { leaderHint: e.details['leaderHint'] } : {};
+      return enc({ ok: false, code, message: (e as Error).message, ...hint });
     }
   }
 

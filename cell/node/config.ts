@@ -49,6 +49,11 @@ export const NodeConfigSchema = z.object({
   splitSizeBytes: z.number().int().min(8).default(96 * 1024 * 1024),
   splitMinKeys: z.number().int().min(1).default(100),
   splitLoadQps: z.number().min(1).default(3000),
+  /**
+   * How long after a split two small neighbours wait before an automatic merge (the emptied-cell
+   * delay, the rate limit and the load-split cool-down scale with it; see rebalanceConfigFor).
+   */
+  mergeCooldownMs: z.number().int().min(0).default(10 * 60_000),
   /** Test-only failpoints, e.g. "beforeApply=panic" (inert unless set). */
   failpoints: z.string().default(''),
   /**

@@ -39,7 +39,7 @@ export class DirectorySync {
   }
 
   /** Writes these cells' descriptors into the directory (the meta cell keeps the newest epoch). */
-  async publish(cells: readonly Replica[]): Promise<void> {
+  async publish(cells: readonly Replica[], retire: readonly { id: string; epoch: number }[] = []): Promise<void> {
     const h = this.host;
     // Where each node is: the registry, the replicas already in the directory, and this node's
     // bootstrap list (a fresh directory may not have its node records yet).
@@ -56,7 +56,8 @@ export class DirectorySync {
         ...c.conf.learners.map((node) => ({ node, az: azOf.get(node) ?? 'unknown', role: 'learner' as const })),
       ],
     }));
-    await this.proposeAnywhere(JSON.stringify({ op: 'cells', cells: descriptors }));
+    // A merge's grown cell and the absorbed one's removal go in one command: no hole, no overlap.
+    await this.proposeAnywhere(JSON.stringify({ op: 'cells', cells: descriptors, ...(retire.length > 0 ? { retire } : {}) }));
   }
 
   /**
@@ -90,7 +91,8 @@ export class DirectorySync {
         .finally(() => this.publishing.delete(HEARTBEAT));
     }
     const stale = [...this.host.replicas.values()].filter((r) => {
-      if (r.cellId === META_CELL_ID || this.publishing.has(r.cellId)) return false;
+      // A frozen cell is being merged away: the absorbing cell publishes the outcome.
+      if (r.cellId === META_CELL_ID || r.frozen || this.publishing.has(r.cellId)) return false;
       const d = dir.cells.find((c) => c.id === r.cellId);
       return d === undefined || d.epoch < r.epoch;
     });

@@ -36,7 +36,7 @@ export class ExpirySweeper {
     const now = this.host.clock.now();
     const { cfg } = this.host;
     for (const r of this.host.replicas.values()) {
-      if (!r.isLeader || r.cellId === META_CELL_ID || this.expiring.has(r.cellId)) continue;
+      if (!r.isLeader || r.frozen || r.cellId === META_CELL_ID || this.expiring.has(r.cellId)) continue;
       const keys: Uint8Array[] = [];
       for await (const [k] of this.host.db.kv.iterator({ ...expiryRangeUntil(now), limit: cfg.expiryBatch * 4 })) {
         const ns = expiryKeyToNs(k);

@@ -31,8 +31,15 @@ export const MetaCommandSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('deleteTenant'), id: z.string() }),
   z.object({ op: z.literal('init'), cells: z.array(Cell), nodes: z.array(z.object({ id: z.string(), az: z.string() })) }),
   z.object({ op: z.literal('heartbeat'), node: z.string(), az: z.string(), atMs: z.number() }),
-  /** Cell descriptors from the cells themselves (after a split): each replaces an older epoch of its id. */
-  z.object({ op: z.literal('cells'), cells: z.array(Cell).min(1).max(16) }),
+  /**
+   * Cell descriptors from the cells themselves (after a split or merge): each replaces an older
+   * epoch of its id. `retire` removes merged-away cells up to an epoch, for good.
+   */
+  z.object({
+    op: z.literal('cells'),
+    cells: z.array(Cell).min(1).max(16),
+    retire: z.array(z.object({ id: z.string(), epoch: z.number().int() })).max(16).optional(),
+  }),
 ]);
 
 export type MetaOp = z.infer<typeof MetaCommandSchema>;
@@ -44,6 +51,8 @@ export class MetaState {
   private cells: CellDescriptor[] = [];
   private nodes = new Map<string, NodeRecord>();
   private tenants = new Map<string, TenantRecord>();
+  /** Cells merged away, with the epoch they had: a late publication of one changes nothing. */
+  private retired = new Map<string, number>();
 
   constructor(private readonly cellId: string) {}
 
@@ -52,6 +61,7 @@ export class MetaState {
       const doc = metaDocName(this.cellId, k);
       const json = JSON.parse(decoder.decode(v)) as unknown;
       if (doc === 'cells') this.cells = z.array(Cell).parse(json);
+      if (doc === 'retired') this.retired = new Map(Object.entries(z.record(z.string(), z.number()).parse(json)));
       if (doc.startsWith('tenant/')) {
         const t = Tenant.parse(json);
         this.tenants.set(t.id, t);
@@ -91,7 +101,18 @@ export class MetaState {
         return;
       case 'cells': {
         let changed = false;
+        let retiredChanged = false;
+        for (const t of cmd.retire ?? []) {
+          if ((this.retired.get(t.id) ?? -1) >= t.epoch) continue;
+          this.retired.set(t.id, t.epoch);
+          retiredChanged = true;
+          const before = this.cells.length;
+          this.cells = this.cells.filter((x) => x.id !== t.id || x.epoch > t.epoch);
+          changed ||= this.cells.length !== before;
+        }
+        if (retiredChanged) ops.push({ type: 'put', key: metaDocKey(this.cellId, 'retired'), value: encoder.encode(JSON.stringify(Object.fromEntries(this.retired))) });
         for (const c of cmd.cells) {
+          if ((this.retired.get(c.id) ?? -1) >= c.epoch) continue;
           const i = this.cells.findIndex((x) => x.id === c.id);
           if (i < 0) this.cells = [...this.cells, c];
           else if (this.cells[i]!.epoch < c.epoch) this.cells = this.cells.map((x, j) => (j === i ? c : x));
@@ -125,6 +146,7 @@ export class MetaState {
   /** Reloads from the database (after a snapshot install replaced the documents). */
   async reload(db: KvDb): Promise<void> {
     this.cells = [];
+    this.retired.clear();
     this.nodes.clear();
     this.tenants.clear();
     await this.load(db);

@@ -57,6 +57,10 @@ export class NodeMetrics {
   readonly leaderTransfers = new Counter({ name: 'cellkv_leader_balance_transfers_total', help: 'Leaderships this node handed to a voter leading fewer data cells (leader balance)', registers: [this.registry] });
   readonly autoSplits = new Counter({ name: 'cellkv_cell_auto_splits_total', help: 'Automatic splits this node proposed as a cell leader, by reason (size, load)', labelNames: ['reason'], registers: [this.registry] });
   readonly splitSeconds = new Histogram({ name: 'cellkv_cell_split_seconds', help: 'Time a replica spent applying a split entry (its records written, the new cell opened)', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
+  readonly merges = new Counter({ name: 'cellkv_cell_merges_total', help: 'Cell merges this node applied (one per replica of the absorbing cell)', registers: [this.registry] });
+  readonly mergeSeconds = new Histogram({ name: 'cellkv_cell_merge_seconds', help: 'Time a replica spent applying a merge commit (the records written, the dedupe table copied)', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
+  readonly autoMerges = new Counter({ name: 'cellkv_cell_auto_merges_total', help: 'Automatic merges this node ran as the left cell leader', registers: [this.registry] });
+  readonly retiredReplicas = new Counter({ name: 'cellkv_merged_replicas_retired_total', help: 'Replicas of merged-away cells this node retired (records deleted, data kept by the absorbing cell)', registers: [this.registry] });
   readonly splits = new Counter({ name: 'cellkv_cell_splits_total', help: 'Cell splits this node applied (one per replica of the split cell)', registers: [this.registry] });
   readonly requests = new Counter({ name: 'cellkv_requests_total', help: 'Cell requests by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly shed = new Counter({ name: 'cellkv_requests_shed_total', help: 'Requests refused because a queue was full', registers: [this.registry] });

@@ -4,11 +4,14 @@
 // messages coalesced per destination node, applies committed entries, and answers clients.
 
 import { maySendEarly, type Entry, type Ready } from '../raft/types.js';
-import type { OpResult } from '../../shared/cell-protocol.js';
+import { isRangeCommand, type OpResult } from '../../shared/cell-protocol.js';
 import { CellSplitter } from './split.js';
+import { MergeApplier, commitReady, isAbsorbed } from './merge-apply.js';
+import { CellMerger, type MergeResult } from './merge.js';
+import { replicaRecordDeletes } from './replica-retire.js';
 import { bootstrapReplicas, openReplicaFromDisk, type ReplicaFactoryHost } from './replica-factory.js';
 import { DirectorySync } from './directory-sync.js';
-import { Rebalancer, rebalanceConfigFor } from './rebalancer.js';
+import { Rebalancer, rebalanceConfigFor, type CellStats } from './rebalancer.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
 import { randomUUID } from 'node:crypto';
@@ -60,6 +63,8 @@ export class CellNode {
   private readonly mutations: ReadonlySet<NodeMutation>;
   private readonly directorySync: DirectorySync;
   private readonly splitter: CellSplitter;
+  private readonly mergeApplier: MergeApplier;
+  readonly merger: CellMerger;
   private readonly rebalancer: Rebalancer | null;
 
   private constructor(
@@ -86,6 +91,7 @@ export class CellNode {
       failpoints: this.failpoints,
       flushAll: (sync) => this.flushAll(sync),
       meta: () => this.meta,
+      absorbed: (r) => isAbsorbed(r, this.replicas),
     });
     this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport, deps.clock);
     this.directorySync = new DirectorySync({
@@ -113,6 +119,27 @@ export class CellNode {
       publish: (cells) => this.directorySync.publish(cells),
       schedulePump: () => this.schedulePump(),
     });
+    this.mergeApplier = new MergeApplier({
+      clock: deps.clock,
+      replicas: this.replicas,
+      kv,
+      groupCommit,
+      metrics,
+      log,
+      flushAll: (sync) => this.flushAll(sync),
+      publish: (cells, retire) => void this.directorySync.publish(cells, retire).catch(() => undefined),
+      schedulePump: () => this.schedulePump(),
+    });
+    this.merger = new CellMerger({
+      cfg,
+      clock: deps.clock,
+      replicas: this.replicas,
+      log,
+      transport: () => this.transport,
+      flushAll: (sync) => this.flushAll(sync),
+      schedulePump: () => this.schedulePump(),
+      retireReplica: (cellId) => this.retireReplica(cellId),
+    });
     this.rebalancer =
       cfg.rebalanceIntervalMs > 0
         ? new Rebalancer(
@@ -126,6 +153,8 @@ export class CellNode {
               flushAll: (sync) => this.flushAll(sync),
               schedulePump: () => this.schedulePump(),
               requestSplit: (cellId, key) => this.splitter.requestSplit(cellId, key),
+              requestMerge: (left, right) => this.merger.requestMerge(left, right),
+              observeRemote: (cellId, leader) => this.observeRemote(cellId, leader),
             },
             rebalanceConfigFor(cfg),
           )
@@ -136,6 +165,31 @@ export class CellNode {
   /** Proposes a split of `cellId` at `splitKey` (namespaced) on its leader; resolves once applied. */
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }> {
     return this.splitter.requestSplit(cellId, splitKey);
+  }
+
+  /** Size and load of a cell, asked of its leader (the rebalancer's view of a right neighbour). */
+  private async observeRemote(cellId: string, leader: string): Promise<CellStats | null> {
+    const t = this.transport;
+    if (!t) return null;
+    try {
+      const raw = await t.requestAdmin(leader, new TextEncoder().encode(JSON.stringify({ op: 'cellStats', cell: cellId })), 2000);
+      const res = JSON.parse(new TextDecoder().decode(raw)) as { ok: boolean; stats?: CellStats };
+      return res.ok && res.stats ? res.stats : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** This node's stats of a cell it leads (admin `cellStats`). */
+  async cellStats(cellId: string): Promise<CellStats> {
+    const r = this.replicas.get(cellId);
+    if (!r || !r.isLeader || this.rebalancer === null) throw new KvError('NOT_LEADER', `node ${this.cfg.nodeId} does not lead cell ${cellId} (or rebalancing is off)`, { leaderHint: r?.raft.status().leader ?? '' });
+    return this.rebalancer.stats(r);
+  }
+
+  /** Merges `right` into its left neighbour `left` (both hosted here); see CellMerger. */
+  requestMerge(left: string, right: string): Promise<MergeResult> {
+    return this.merger.requestMerge(left, right);
   }
 
   /** The production node: LevelDB in cfg.dataDir, NATS, the wall clock. */
@@ -178,6 +232,7 @@ export class CellNode {
       // An in-memory comparison; it proposes only when the directory lags a cell's epoch.
       clock.every(DIRECTORY_RECONCILE_MS, () => node.directorySync.reconcile()),
       clock.every(cfg.expiryScanMs, () => node.requests.sweepExpired()),
+      clock.every(1000, () => void node.merger.tick()),
     ];
     const rebalancer = node.rebalancer;
     if (rebalancer !== null) node.timers.push(clock.every(cfg.rebalanceIntervalMs, () => void rebalancer.tick()));
@@ -202,6 +257,7 @@ export class CellNode {
       await this.meta.load(this.kv);
     }
     const replica = await openReplicaFromDisk(this.factoryHost(), rec, rec.cellId === META_CELL_ID ? this.meta : null);
+    replica.rangeChangedAtMs = this.clock.now();
     this.replicas.set(rec.cellId, replica);
     return replica;
   }
@@ -271,7 +327,7 @@ export class CellNode {
     }
     const readies: [Replica, Ready][] = [];
     for (const r of this.replicas.values()) if (r.raft.hasReady()) readies.push([r, r.raft.ready()]);
-    if (readies.length === 0) return false;
+    if (readies.length === 0) return this.applyDeferred(now, new Set());
 
     // 0. A leader's appends promise nothing about its own disk: send them now so the
     //    followers' fsync overlaps ours (the core counts our copy only after advance()).
@@ -301,10 +357,11 @@ export class CellNode {
     //    order, can never hold applied data without the log entries it came from.
     for (const [r, rd] of readies) {
       this.observeLeadership(r, rd);
-      await this.applyCommitted(r, rd, now);
+      await this.applyCommitted(r, rd.committedEntries, now);
       r.onReadStates(rd);
       r.releaseReads();
     }
+    await this.applyDeferred(now, new Set(readies.map(([r]) => r)));
 
     const advanceEarly = this.mutations.has('advanceBeforeLogSync');
     if (advanceEarly) for (const [r] of readies) r.raft.advance();
@@ -324,35 +381,78 @@ export class CellNode {
     return true;
   }
 
-  /** Applies a Ready's committed entries, stages the data they wrote, answers their clients. */
-  private async applyCommitted(r: Replica, rd: Ready, now: number): Promise<void> {
-    if (rd.committedEntries.length === 0) return;
+  /**
+   * Applies committed entries (those a merge commit held back first), stages the data they
+   * wrote, answers their clients. Returns whether any entry was applied.
+   */
+  private async applyCommitted(r: Replica, committed: readonly Entry[], now: number): Promise<boolean> {
+    if (committed.length === 0 && r.deferred.length === 0) return false;
     // Tracing: the commit point of the writes proposed here (before apply answers them).
-    if (this.tracing !== null) r.traceCommitted(rd.committedEntries);
+    if (this.tracing !== null && committed.length > 0) r.traceCommitted(committed);
+    const entries = r.deferred.length === 0 ? committed : [...r.deferred, ...committed];
+    r.deferred = [];
     const applied: [Entry, (OpResult[] | null)[]][] = [];
-    const payloads = await r.data.prefetch(rd.committedEntries);
-    for (const [i, e] of rd.committedEntries.entries()) {
+    const payloads = await r.data.prefetch(entries);
+    for (const [i, e] of entries.entries()) {
+      const payload = payloads[i]!;
+      const only = payload.commands.length === 1 ? payload.commands[0]! : null;
+      // The merged range's data must be the absorbed cell's final state on this node first.
+      if (only?.kind === 'mergeCommit' && !commitReady(r, only, this.replicas)) {
+        r.deferred = entries.slice(i);
+        break;
+      }
       if (this.failpoints.active) await this.failpoints.hit('beforeApply');
       if (e.kind === 'conf') {
         r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
         r.data.setConfState(r.conf);
       }
-      const payload = payloads[i]!;
-      if (payload.commands.length === 1 && payload.commands[0]!.kind === 'split') {
-        applied.push([e, await this.splitter.applySplitEntry(r, e, payload)]);
+      if (only !== null && isRangeCommand(only)) {
+        applied.push([e, only.kind === 'split' ? await this.splitter.applySplitEntry(r, e, payload) : await this.mergeApplier.applyEntry(r, e, payload)]);
         continue;
       }
       applied.push([e, await r.data.applyEntry(e, payload)]);
     }
+    if (applied.length === 0) return false;
     // Garbage collection of dead request ids: bounded, and not on every round.
     if (++this.applyRounds % 64 === 0) await r.data.collectDedupe(now, 512);
     // Written with the next batch (synced or not): the applied index travels with the data,
     // the durable log covers a crash, and reads see the overlay meanwhile.
     this.groupCommit.stage(r.data.takeBatch());
-    this.metrics.commits.inc({ cell: r.cellId }, rd.committedEntries.length);
+    this.metrics.commits.inc({ cell: r.cellId }, applied.length);
     this.metrics.expiredKeys.inc(r.data.expiredDeleted);
     r.data.expiredDeleted = 0;
     for (const [e, results] of applied) r.onApplied(e, results);
+    return true;
+  }
+
+  /** Entries a merge commit held back: applied once the absorbed cell's replica caught up. */
+  private async applyDeferred(now: number, withReady: ReadonlySet<Replica>): Promise<boolean> {
+    let worked = false;
+    for (const r of this.replicas.values()) {
+      if (r.deferred.length === 0 || withReady.has(r)) continue;
+      if (await this.applyCommitted(r, [], now)) {
+        worked = true;
+        r.releaseReads();
+      }
+    }
+    return worked;
+  }
+
+  /**
+   * Drops a replica of a merged-away cell: out of the loop at once (between pump turns), then
+   * its records deleted in one synced batch (a crash before it reopens the frozen replica, and
+   * the merger retires it again).
+   */
+  async retireReplica(cellId: string): Promise<void> {
+    while (this.pumping) await this.clock.sleep(1);
+    const r = this.replicas.get(cellId);
+    if (!r) return;
+    this.replicas.delete(cellId);
+    r.failAll(new KvError('WRONG_RANGE', `cell ${cellId} was merged into ${r.merge?.into ?? 'another cell'}; refresh the directory`));
+    this.groupCommit.stage(await replicaRecordDeletes(this.kv, cellId));
+    await this.flushAll(true);
+    this.metrics.retiredReplicas.inc();
+    this.log.info({ cell: cellId }, 'merged replica retired');
   }
 
   private onRaftEnvelope(data: Uint8Array): void {

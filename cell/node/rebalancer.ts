@@ -2,13 +2,16 @@
 // count from its usage counters, load from its LoadSampler) and handed to the split policy
 // (cell/placement/); a split it decides is proposed like an operator's (CellSplitter). A cell
 // that needs a split key by size is scanned once, in key order, for a few dozen cut points.
-// Merges are decided by the policy but not carried out yet (issue 10).
+// A cell that needs no split is offered to the policy together with its right neighbour
+// (observed here when this node leads it too, else asked of its leader): a merge it decides is
+// carried out by CellMerger (rate-limited by the policy, cool-downs after splits).
 
 import { compareBytes } from '../../shared/keys.js';
 import { META_CELL_ID } from '../../shared/directory.js';
 import { dataKeyToNs, dataRange, decodeStoredValue } from '../storage/records.js';
 import type { KvDb } from '../kv/kv-db.js';
 import { RebalancePolicy, type CellObservation, type SizeSample } from '../placement/split-policy.js';
+import type { IntervalLoad } from '../placement/load-sampler.js';
 import { rebalanceConfig, type RebalanceConfig } from '../placement/rebalance-config.js';
 import type { NodeConfig } from './config.js';
 import type { NodeClock } from './clock.js';
@@ -30,7 +33,7 @@ const MiB = 1024 * 1024;
  * rest (minimum halves, merge limits) scaled with the size threshold so small test sizes stay
  * consistent (cell/placement/rebalance-config.ts checks the cross-field rules).
  */
-export function rebalanceConfigFor(cfg: Pick<NodeConfig, 'splitMaxBytes' | 'splitSizeBytes' | 'splitMinKeys' | 'splitLoadQps'>): RebalanceConfig {
+export function rebalanceConfigFor(cfg: Pick<NodeConfig, 'splitMaxBytes' | 'splitSizeBytes' | 'splitMinKeys' | 'splitLoadQps' | 'mergeCooldownMs'>): RebalanceConfig {
   const maxSizeBytes = cfg.splitMaxBytes;
   const minSplitBytes = Math.max(4, Math.min(MiB, Math.floor(maxSizeBytes / 16)));
   return rebalanceConfig({
@@ -43,6 +46,10 @@ export function rebalanceConfigFor(cfg: Pick<NodeConfig, 'splitMaxBytes' | 'spli
     mergeMaxKeys: Math.max(200_000, 2 * cfg.splitMinKeys + 1),
     mergeMaxLoad: Math.min(1000, cfg.splitLoadQps / 2),
     emptyBytes: Math.max(1, Math.min(256 * 1024, Math.floor(minSplitBytes / 4))),
+    mergeCooldownMs: cfg.mergeCooldownMs,
+    mergeCooldownAfterLoadSplitMs: 6 * cfg.mergeCooldownMs,
+    emptyMergeDelayMs: Math.floor(cfg.mergeCooldownMs / 10),
+    mergeIntervalMs: Math.floor(cfg.mergeCooldownMs / 60),
   });
 }
 
@@ -52,10 +59,22 @@ export interface RebalanceHost {
   readonly replicas: ReadonlyMap<string, Replica>;
   readonly kv: KvDb;
   readonly log: Logger;
-  readonly metrics: Pick<NodeMetrics, 'autoSplits' | 'leaderTransfers'>;
+  readonly metrics: Pick<NodeMetrics, 'autoSplits' | 'leaderTransfers' | 'autoMerges'>;
   flushAll(sync: boolean): Promise<void>;
   schedulePump(): void;
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }>;
+  requestMerge(left: string, right: string): Promise<{ cell: string; absorbed: string }>;
+  /** The right neighbour's observation from its leader (admin `cellStats`); null if unknown. */
+  observeRemote(cellId: string, leader: string): Promise<CellStats | null>;
+}
+
+/** A cell's size and load as its leader reports them (admin `cellStats`). */
+export interface CellStats {
+  readonly sizeBytes: number;
+  readonly keyCount: number;
+  readonly load: { readonly intervalMs: number; readonly intervals: readonly IntervalLoad[] } | null;
+  readonly lastSplitAtMs: number | null;
+  readonly lastLoadSplitAtMs: number | null;
 }
 
 interface CellHistory {
@@ -81,7 +100,7 @@ export class Rebalancer {
     this.running = true;
     try {
       for (const r of [...this.host.replicas.values()]) {
-        if (r.cellId === META_CELL_ID || !r.isLeader) continue;
+        if (r.cellId === META_CELL_ID || !r.isLeader || r.frozen || !this.host.replicas.has(r.cellId)) continue;
         await this.consider(r);
       }
       this.balanceLeaders();
@@ -92,8 +111,8 @@ export class Rebalancer {
     }
   }
 
-  private async consider(r: Replica): Promise<void> {
-    const now = this.host.clock.now();
+  /** This node's view of a cell it leads: size and keys from the usage counters, sampled load. */
+  async stats(r: Replica): Promise<CellStats> {
     await r.data.usage.ensureLoaded();
     const { usage } = r.data.usage.readLoaded(null, Number.MAX_SAFE_INTEGER);
     let sizeBytes = 0;
@@ -102,24 +121,46 @@ export class Rebalancer {
       sizeBytes += u.bytes;
       keyCount += u.keys;
     }
+    const h = this.history.get(r.cellId);
+    const load = r.load.stats(this.host.clock.now());
+    const lastSplitAtMs = Math.max(h?.lastSplitAtMs ?? 0, r.rangeChangedAtMs);
+    return { sizeBytes, keyCount, load: { intervalMs: load.intervalMs, intervals: load.intervals }, lastSplitAtMs, lastLoadSplitAtMs: h?.lastLoadSplitAtMs ?? null };
+  }
+
+  private async consider(r: Replica): Promise<void> {
+    const now = this.host.clock.now();
+    const mine = await this.stats(r);
     const h = this.history.get(r.cellId) ?? { lastSplitAtMs: null, lastLoadSplitAtMs: null };
     const load = r.load.stats(now);
     const obs: CellObservation = {
       cellId: r.cellId,
       start: r.range.start,
       end: r.range.end,
-      sizeBytes,
-      keyCount,
+      sizeBytes: mine.sizeBytes,
+      keyCount: mine.keyCount,
       sizeSamples: null,
       load,
-      lastSplitAtMs: h.lastSplitAtMs,
+      // A range change seen by this replica (a split or merge it applied, or its opening) counts
+      // as a split: a node that did not propose it has no history of it.
+      lastSplitAtMs: Math.max(h.lastSplitAtMs ?? 0, r.rangeChangedAtMs),
       lastLoadSplitAtMs: h.lastLoadSplitAtMs,
       lastMergeAtMs: null,
     };
     let d = this.policy.decideCell(now, obs, null);
     if (d.kind === 'none' && d.reason === 'needs-size-samples') {
       const cuts = load.split.cuts.map((c) => c.splitKey);
-      d = this.policy.decideCell(now, { ...obs, sizeSamples: await this.sizeSamples(r, sizeBytes, cuts) }, null);
+      d = this.policy.decideCell(now, { ...obs, sizeSamples: await this.sizeSamples(r, mine.sizeBytes, cuts) }, null);
+    }
+    if (d.kind === 'none' && (d.reason === 'within-limits' || d.reason === 'no-neighbour')) {
+      const right = await this.rightNeighbour(r);
+      if (right !== null) d = this.policy.decideCell(now, obs, right);
+    }
+    if (d.kind === 'merge') {
+      const res = await this.host.requestMerge(d.left, d.right);
+      this.history.set(res.cell, { lastSplitAtMs: this.host.clock.now(), lastLoadSplitAtMs: h.lastLoadSplitAtMs });
+      this.host.metrics.autoMerges.inc();
+      this.host.log.info({ cell: d.left, absorbed: d.right, reason: d.reason, detail: d.detail }, 'automatic merge');
+      return;
     }
     if (d.kind !== 'split') {
       if (d.reason !== 'within-limits' && d.reason !== 'no-neighbour') this.host.log.debug({ cell: r.cellId, reason: d.reason, detail: d.detail }, 'no split');
@@ -135,6 +176,30 @@ export class Rebalancer {
     this.host.replicas.get(res.right)?.load.reset();
     this.host.metrics.autoSplits.inc({ reason: d.reason });
     this.host.log.info({ cell: r.cellId, newCell: res.right, epoch, reason: d.reason, detail: d.detail }, 'automatic split');
+  }
+
+  /** The cell hosted here that starts where `r` ends, observed by its leader; null if none or unknown. */
+  private async rightNeighbour(r: Replica): Promise<CellObservation | null> {
+    const end = r.range.end;
+    if (end === null) return null;
+    const right = [...this.host.replicas.values()].find((x) => x.cellId !== META_CELL_ID && !x.frozen && compareBytes(x.range.start, end) === 0);
+    if (right === undefined) return null;
+    const leader = right.raft.status().leader;
+    if (leader === null) return null;
+    const s = right.isLeader ? await this.stats(right) : await this.host.observeRemote(right.cellId, leader);
+    if (s === null || s.load === null) return null;
+    return {
+      cellId: right.cellId,
+      start: right.range.start,
+      end: right.range.end,
+      sizeBytes: s.sizeBytes,
+      keyCount: s.keyCount,
+      sizeSamples: null,
+      load: { ...s.load, split: { samples: 0, cuts: [], best: null, topKey: null } },
+      lastSplitAtMs: s.lastSplitAtMs,
+      lastLoadSplitAtMs: s.lastLoadSplitAtMs,
+      lastMergeAtMs: null,
+    };
   }
 
   /**

@@ -68,7 +68,7 @@ export async function openReplicaFromDisk(h: ReplicaFactoryHost, rec: ReplicaRec
   data.setRange(range.start, range.end);
   data.mutantKeepsStaleCache = h.mutations.has('valueCacheNotInvalidated');
   data.mutantDropsData = h.mutations.has('dedupeWithoutData');
-  return new Replica(rec.cellId, h.cfg.nodeId, store, data, {
+  const replica = new Replica(rec.cellId, h.cfg.nodeId, store, data, {
     range,
     epoch: rec.epoch,
     electionTicks: h.cfg.electionTicks,
@@ -79,4 +79,10 @@ export async function openReplicaFromDisk(h: ReplicaFactoryHost, rec: ReplicaRec
     traced: h.traced(),
     readsBeforeApply: h.mutations.has('readsBeforeApply'),
   });
+  // Frozen for a merge before this start: still no writes, no reads (merge-apply.ts).
+  if (rec.merge !== undefined) {
+    replica.merge = rec.merge;
+    data.frozen = true;
+  }
+  return replica;
 }

@@ -7,7 +7,7 @@ import type { ConfState, Entry, RaftStorage, Ready, Snapshot } from '../raft/typ
 import { SnapshotUnavailableError } from '../raft/types.js';
 import { assert } from '../../shared/assert.js';
 import type { CellData } from '../kv/cell-data.js';
-import type { CellCommand, OpResult } from '../../shared/cell-protocol.js';
+import { isRangeCommand, type CellCommand, type OpResult } from '../../shared/cell-protocol.js';
 import { KvError } from '../../shared/errors.js';
 import type { RaftLogStore } from '../storage/raft-log-store.js';
 import { encodeCellEntryPayload } from '../kv/value-codec.js';
@@ -90,12 +90,21 @@ export class Replica {
   /** Set when the core asked for a snapshot that is not built yet. */
   snapshotWanted = false;
   lastLeaderContactMs = 0;
+  /** When this replica last saw its range change (opened, split, merged); the merge cool-downs read it. */
+  rangeChangedAtMs = 0;
   /** Index of the last split this replica applied since it opened (compaction holds behind it). */
   lastSplitIndex = 0;
   /** Sampled accesses to this cell's keys (the split policy's load signal; read on the leader). */
   readonly load: LoadSampler;
-  /** Split commands in the write queue (so the hot path scans for one only when there is one). */
-  private queuedSplits = 0;
+  /** Range commands (split, merge) in the write queue (the hot path scans only when there is one). */
+  private queuedRangeCommands = 0;
+  /** Set by a merge freeze (from the replica record at open): the cell this one is absorbed into. */
+  merge: { readonly into: string; readonly intoEpoch: number; readonly freezeIndex: number } | null = null;
+  /**
+   * Committed entries handed out by the core but not applied yet: a merge commit waits here until
+   * this node's replica of the absorbed cell has applied its freeze (with the entries after it).
+   */
+  deferred: Entry[] = [];
 
   private writeQueue: WriteWaiter[] = [];
   private readonly proposals = new Map<number, PendingProposal>();
@@ -159,6 +168,11 @@ export class Replica {
   private readonly traced: boolean;
   private readonly readsBeforeApply: boolean;
 
+  /** Frozen for a merge: no writes, no reads, no snapshots to send. */
+  get frozen(): boolean {
+    return this.merge !== null;
+  }
+
   get isLeader(): boolean {
     return this.raft.status().role === 'leader';
   }
@@ -173,7 +187,7 @@ export class Replica {
       return;
     }
     this.writeQueue.push(w);
-    if (w.cmd.kind === 'split') this.queuedSplits++;
+    if (isRangeCommand(w.cmd)) this.queuedRangeCommands++;
   }
 
   enqueueLinearizableRead(r: ReadWaiter): void {
@@ -197,9 +211,9 @@ export class Replica {
   flushQueues(nowMs: number): number {
     let proposed = 0;
     while (this.writeQueue.length > 0) {
-      // A split is an entry of its own (the node applies it between the entries around it).
-      const splitAt = this.queuedSplits === 0 ? -1 : this.writeQueue.findIndex((w) => w.cmd.kind === 'split');
-      if (splitAt === 0) this.queuedSplits--;
+      // A range command is an entry of its own (the node applies it between the entries around it).
+      const splitAt = this.queuedRangeCommands === 0 ? -1 : this.writeQueue.findIndex((w) => isRangeCommand(w.cmd));
+      if (splitAt === 0) this.queuedRangeCommands--;
       const take = splitAt === 0 ? 1 : splitAt > 0 ? Math.min(splitAt, this.limits.maxCommandsPerEntry) : this.limits.maxCommandsPerEntry;
       const batch = this.writeQueue.splice(0, take);
       const data = encodeCellEntryPayload({ commands: batch.map((w) => w.cmd) });
@@ -212,7 +226,7 @@ export class Replica {
             : new KvError('UNAVAILABLE', `cell ${this.cellId} cannot take writes now (${r.error}); retry shortly`);
         for (const w of batch) w.reject(err);
         for (const w of this.writeQueue.splice(0)) w.reject(err);
-        this.queuedSplits = 0;
+        this.queuedRangeCommands = 0;
         break;
       }
       this.proposals.set(r.index, { term: r.term, waiters: batch });
@@ -329,7 +343,7 @@ export class Replica {
   /** Fails everything waiting (shutdown). */
   failAll(err: KvError): void {
     for (const w of this.writeQueue.splice(0)) w.reject(err);
-    this.queuedSplits = 0;
+    this.queuedRangeCommands = 0;
     for (const r of this.readQueue.splice(0)) r.reject(err);
     for (const p of this.proposals.values()) for (const w of p.waiters) w.reject(err);
     this.proposals.clear();

@@ -130,6 +130,8 @@ export class RequestHandler {
     if (!r || req.cellId === META_CELL_ID) {
       throw new KvError('WRONG_RANGE', `node ${this.host.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
     }
+    // Frozen for a merge: its keys are about to belong to (or already belong to) the left cell.
+    if (r.frozen) throw new KvError('WRONG_RANGE', `cell ${req.cellId} is being merged into ${r.merge!.into}; refresh the directory and retry`);
     const now = this.host.clock.now();
     for (const op of req.ops) {
       const ns = namespacedKey(req.tenant, op.key);
@@ -155,7 +157,7 @@ export class RequestHandler {
       const w = await this.write(r, req, writes);
       // Applied after a split moved the keys away: nothing was written, the retry goes to the new owner.
       if (w.results.some((x) => x.status === 'error' && x.code === 'WRONG_RANGE')) {
-        throw new KvError('WRONG_RANGE', `the keys moved out of cell ${r.cellId} (split); refresh the directory`);
+        throw new KvError('WRONG_RANGE', `the keys moved out of cell ${r.cellId} (split or merge); refresh the directory`);
       }
       index = w.index;
       let j = 0;

@@ -23,6 +23,8 @@ export interface SnapshotHost {
   /** Writes everything staged (synced or not); see CellNode.flushAll. */
   flushAll(sync: boolean): Promise<void>;
   meta(): MetaState | null;
+  /** A frozen replica whose range this node's absorbing cell owns now: it must send no snapshot. */
+  absorbed(r: Replica): boolean;
 }
 
 /** How long (in snapshot intervals of entries) the log keeps a split entry. */
@@ -37,6 +39,8 @@ export class SnapshotKeeper {
     await this.host.flushAll(false);
     // Data and the log's snapshot metadata become durable together, in one synced unit.
     r.log.stageSnapshot(snap, await snapshotInstallOps(kv, r.cellId, r.range, snap.data));
+    // Entries a merge commit held back are covered by the snapshot.
+    r.deferred = r.deferred.filter((e) => e.index > snap.metadata.index);
     await this.host.flushAll(true);
     const data = await CellData.open(r.cellId, kv, snap.metadata.confState, { retentionMs: cfg.dedupeRetentionMs, maxEntries: cfg.dedupeMaxEntries }, null);
     r.data.resetTo({ ...data.applied, index: snap.metadata.index, confState: snap.metadata.confState });
@@ -72,6 +76,8 @@ export class SnapshotKeeper {
       keepFrom = Math.min(keepFrom, r.lastSplitIndex - 1);
     }
     const long = keepFrom - r.log.firstIndex() > cfg.snapshotEveryEntries - cfg.logRetainEntries;
+    // The data of an absorbed cell's range is the absorbing cell's now: never sent as this one's.
+    if (this.host.absorbed(r)) return;
     const wanted = r.snapshotWanted && (r.sendableSnapshot === null || r.sendableSnapshot.metadata.index < r.log.firstIndex() - 1);
     if (!long && !wanted) return;
     r.snapshotWanted = false;

@@ -7,6 +7,7 @@
 import { BinaryReader, BinaryWriter } from '../../shared/codec/index.js';
 import {
   appliedKey,
+  decodeReplicaRecord,
   replicaKey,
   dataKeyToNs,
   dataRange,
@@ -21,6 +22,8 @@ import {
 } from '../storage/records.js';
 import type { BatchOp, KvDb } from '../kv/kv-db.js';
 import type { CellRange } from './replica.js';
+import { compareBytes } from '../../shared/keys.js';
+import { bytesOfHex } from '../../shared/directory.js';
 
 function cellRanges(cellId: string): KeyRange[] {
   return [dedupeRange(cellId), dedupeAgeRange(cellId, Number.MAX_SAFE_INTEGER), metaDocRange(cellId), usageRange(cellId)];
@@ -45,8 +48,11 @@ export async function buildSnapshotData(db: KvDb, cellId: string, range: CellRan
 }
 
 /** The batch that replaces the cell's state with the snapshot's pairs. */
-export async function snapshotInstallOps(db: KvDb, cellId: string, range: CellRange, data: Uint8Array): Promise<BatchOp[]> {
+export async function snapshotInstallOps(db: KvDb, cellId: string, current: CellRange, data: Uint8Array): Promise<BatchOp[]> {
   const ops: BatchOp[] = [];
+  // The snapshot's own range may be wider (taken after a merge this replica missed): the keys of
+  // both are replaced.
+  const range = hull(current, data.length === 0 ? null : recordedRange(data, cellId));
   for await (const [k, v] of db.iterator(dataRange(range.start, range.end))) {
     ops.push({ type: 'del', key: k });
     const sv = decodeStoredValue(v);
@@ -67,4 +73,27 @@ export async function snapshotInstallOps(db: KvDb, cellId: string, range: CellRa
   }
   rd.expectEnd();
   return ops;
+}
+
+/** The range in the snapshot's replica record of `cellId`, if it has one. */
+function recordedRange(data: Uint8Array, cellId: string): CellRange | null {
+  const want = replicaKey(cellId);
+  const rd = new BinaryReader(data);
+  const n = rd.varuint();
+  for (let i = 0; i < n; i++) {
+    const k = rd.bytes();
+    const v = rd.bytes();
+    if (k.length === want.length && k.every((b, j) => b === want[j])) {
+      const rec = decodeReplicaRecord(v.slice());
+      return { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
+    }
+  }
+  return null;
+}
+
+function hull(a: CellRange, b: CellRange | null): CellRange {
+  if (b === null) return a;
+  const start = compareBytes(a.start, b.start) <= 0 ? a.start : b.start;
+  const end = a.end === null || b.end === null ? null : compareBytes(a.end, b.end) >= 0 ? a.end : b.end;
+  return { start, end };
 }

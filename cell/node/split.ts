@@ -15,6 +15,7 @@
 import type { Entry } from '../raft/types.js';
 import type { CellEntryPayload, OpResult, SplitCommand } from '../../shared/cell-protocol.js';
 import { KvError } from '../../shared/errors.js';
+import { assert } from '../../shared/assert.js';
 import { compareBytes } from '../../shared/keys.js';
 import { META_CELL_ID, hexOf } from '../../shared/directory.js';
 import {
@@ -55,6 +56,7 @@ export interface SplitPlan {
  */
 export function splitRefusal(r: Replica, cmd: SplitCommand, hosted: (cellId: string) => boolean): string | null {
   if (r.cellId === META_CELL_ID) return 'the meta cell does not split';
+  if (r.frozen) return 'the cell is frozen for a merge';
   if (cmd.epoch !== r.epoch) return `epoch ${cmd.epoch} is not the cell's ${r.epoch}`;
   if (!CELL_ID.test(cmd.newCellId)) return `bad new cell id ${cmd.newCellId}`;
   if (hosted(cmd.newCellId)) return `cell ${cmd.newCellId} exists`;
@@ -77,7 +79,8 @@ export async function planSplit(kv: KvDb, r: Replica, cmd: SplitCommand, entry: 
     {
       type: 'put',
       key: appliedKey(right.cellId),
-      value: encodeAppliedState({ index: entry.index, confState: r.conf, dedupeCutoffMs: r.data.applied.dedupeCutoffMs }),
+      // The version base carries over: a cell born of a merged cell keeps its versions above.
+      value: encodeAppliedState({ index: entry.index, confState: r.conf, dedupeCutoffMs: r.data.applied.dedupeCutoffMs, versionBase: r.data.applied.versionBase ?? 0 }),
     },
   ];
   const rehome = dedupeRehomer(r.cellId, right.cellId);
@@ -124,8 +127,9 @@ export class CellSplitter {
     h.groupCommit.stage(r.data.takeBatch());
     await h.flushAll(false);
     const results = await r.data.applyEntry(e, payload);
-    const cmd = r.data.takePendingSplit();
+    const cmd = r.data.takePendingRange();
     if (cmd === null) return results;
+    assert(cmd.kind === 'split', 'a split entry carries a split');
     const refusal = splitRefusal(r, cmd, (id) => h.replicas.has(id));
     if (refusal !== null) {
       h.log.warn({ cell: r.cellId, index: e.index, refusal }, 'split not applied');
@@ -147,6 +151,7 @@ export class CellSplitter {
     const right = await h.openReplica(plan.right);
     r.lastSplitIndex = e.index;
     right.lastSplitIndex = e.index;
+    r.rangeChangedAtMs = right.rangeChangedAtMs = h.clock.now();
     h.metrics.splits.inc();
     const ms = (a: number, b: number) => Math.round(b - a);
     const tEnd = performance.now();

@@ -260,29 +260,39 @@ export interface AppliedState {
   readonly confState: ConfState;
   /** Dedupe records older than this (ms) are dead; raised by a replicated cutoff command. */
   readonly dedupeCutoffMs: number;
+  /**
+   * Added to the Raft index in versions (`(index + versionBase) << 16 | position`): a merge
+   * raises it so the merged cell's versions stay above the absorbed cell's. Absent = 0.
+   */
+  readonly versionBase?: number;
 }
 
 export function appliedKey(cellId: string): Uint8Array {
   return concat(Uint8Array.of(RecordPrefix.applied), encoder.encode(cellId));
 }
 
+/** 1: index, conf, cutoff; 2: the same plus the version base (written only when non-zero). */
 const APPLIED_STATE_VERSION = 1;
+const APPLIED_STATE_VERSION_BASED = 2;
 
 export function encodeAppliedState(s: AppliedState): Uint8Array {
   const w = new BinaryWriter();
-  w.u8(APPLIED_STATE_VERSION);
+  const base = s.versionBase ?? 0;
+  w.u8(base === 0 ? APPLIED_STATE_VERSION : APPLIED_STATE_VERSION_BASED);
   w.varuint(s.index);
   w.bytes(encodeConfState(s.confState));
   w.varuint(s.dedupeCutoffMs);
+  if (base !== 0) w.varuint(base);
   return w.finish().slice();
 }
 
 export function decodeAppliedState(b: Uint8Array): AppliedState {
   const r = new BinaryReader(b);
-  r.u8();
+  const format = r.u8();
   const index = r.varuint();
   const confState: ConfState = decodeConfState(r.bytes());
   const dedupeCutoffMs = r.varuint();
+  if (format === APPLIED_STATE_VERSION_BASED) return { index, confState, dedupeCutoffMs, versionBase: r.varuint() };
   return { index, confState, dedupeCutoffMs };
 }
 
@@ -357,6 +367,11 @@ export interface ReplicaRecord {
   /** Hex of the exclusive end; null = unbounded. */
   readonly end: string | null;
   readonly epoch: number;
+  /**
+   * Set by a merge freeze: the cell is being absorbed by `into` (which had `intoEpoch` then);
+   * it takes no writes and serves no reads from `freezeIndex` on. Absent = a live cell.
+   */
+  readonly merge?: { readonly into: string; readonly intoEpoch: number; readonly freezeIndex: number };
 }
 
 export function replicaKey(cellId: string): Uint8Array {

@@ -48,7 +48,7 @@ export const WIRE_ERROR_CODES: readonly ErrorCode[] = Object.freeze<ErrorCode[]>
 const ERROR_CODES_ENUM = new WireEnum<ErrorCode>(WIRE_ERROR_CODES, 'error code');
 const CONSISTENCIES = new WireEnum<Consistency>(['linearizable', 'session', 'stale'], 'consistency');
 const OP_KINDS = new WireEnum<CellOp['op']>(['get', 'put', 'delete'], 'op kind');
-const COMMAND_KINDS = new WireEnum<CellCommand['kind']>(['write', 'expire', 'meta', 'split'], 'command kind');
+const COMMAND_KINDS = new WireEnum<CellCommand['kind']>(['write', 'expire', 'meta', 'split', 'mergeFreeze', 'mergeCommit', 'mergeRollback'], 'command kind');
 const STATUSES = new WireEnum<'ok' | 'error'>(['ok', 'error'], 'status');
 
 const framed = (sizeHint: number, write: (w: BinaryWriter) => void): Uint8Array => encodeFramed(CELL_FORMAT_VERSION, sizeHint, write);
@@ -353,6 +353,21 @@ export function writeCellCommand(w: BinaryWriter, c: CellCommand): void {
     w.bytes(c.splitKey);
     w.string(c.newCellId);
     w.varuint(c.epoch);
+  } else if (c.kind === 'mergeFreeze') {
+    w.string(c.into);
+    w.varuint(c.intoEpoch);
+    w.varuint(c.epoch);
+  } else if (c.kind === 'mergeCommit') {
+    w.string(c.source);
+    w.bytes(c.sourceStart);
+    w.bool(c.sourceEnd !== null);
+    if (c.sourceEnd !== null) w.bytes(c.sourceEnd);
+    w.varuint(c.sourceEpoch);
+    w.varuint(c.freezeIndex);
+    w.varuint(c.sourceVersionTop);
+    w.varuint(c.epoch);
+  } else if (c.kind === 'mergeRollback') {
+    w.varuint(c.epoch);
   } else if (c.kind === 'expire') {
     w.varuint(c.nowMs);
     w.varuint(c.keys.length);
@@ -374,6 +389,21 @@ export function readCellCommand(r: BinaryReader): CellCommand {
     const newCellId = r.string();
     return { kind: 'split', splitKey, newCellId, epoch: r.varuint() };
   }
+  if (kind === 'mergeFreeze') {
+    const into = r.string();
+    const intoEpoch = r.varuint();
+    return { kind, into, intoEpoch, epoch: r.varuint() };
+  }
+  if (kind === 'mergeCommit') {
+    const source = r.string();
+    const sourceStart = r.bytes().slice();
+    const sourceEnd = r.bool() ? r.bytes().slice() : null;
+    const sourceEpoch = r.varuint();
+    const freezeIndex = r.varuint();
+    const sourceVersionTop = r.varuint();
+    return { kind, source, sourceStart, sourceEnd, sourceEpoch, freezeIndex, sourceVersionTop, epoch: r.varuint() };
+  }
+  if (kind === 'mergeRollback') return { kind, epoch: r.varuint() };
   if (kind === 'expire') {
     const nowMs = r.varuint();
     const n = r.count(1);
@@ -392,6 +422,9 @@ export function readCellCommand(r: BinaryReader): CellCommand {
 function commandSizeBound(c: CellCommand): number {
   if (c.kind === 'meta') return 1 + stringSizeBound(c.json);
   if (c.kind === 'split') return 1 + bytesSizeBound(c.splitKey) + stringSizeBound(c.newCellId) + 8;
+  if (c.kind === 'mergeFreeze') return 1 + stringSizeBound(c.into) + 16;
+  if (c.kind === 'mergeCommit') return 1 + stringSizeBound(c.source) + bytesSizeBound(c.sourceStart) + 1 + (c.sourceEnd ? bytesSizeBound(c.sourceEnd) : 0) + 40;
+  if (c.kind === 'mergeRollback') return 1 + 8;
   if (c.kind === 'expire') {
     let n = 1 + 8 + 5;
     for (const k of c.keys) n += bytesSizeBound(k);

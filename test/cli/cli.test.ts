@@ -203,19 +203,35 @@ describe('against a CellCluster', () => {
         cli(['cells', 'split', 'c1', '--split-key', 'xyz', ...nats]),
         cli(['cells', 'split', 'c1', '--split-key', '00', '--tenant', 't1', '--key', 'a', ...nats]),
         cli(['cells', 'split', 'meta', '--tenant', 't1', '--key', 'a', ...nats]),
-        cli(['cells', 'merge', 'c1', right, ...nats]),
+        cli(['cells', 'merge', 'c1', 'c404', ...nats]),
       ]);
       assert.equal(outside.code, 1);
       assert.match(outside.stderr, /^cellkv: INVALID_ARGUMENT: .*cell c1 holds \[-∞, t1:m\) at epoch 2/m);
       assert.equal(unknown.code, 1);
       assert.match(unknown.stderr, /^cellkv: NOT_FOUND: cell c404 is not in the directory \(data cells: .*c1.*\); see `npx cellkv cells list`/m);
-      for (const r of [noKey, badHex, both, meta, merge]) {
+      for (const r of [noKey, badHex, both, meta]) {
         assert.equal(r.code, 1, r.stdout);
         assert.match(r.stderr, /^cellkv: INVALID_ARGUMENT: /m);
       }
       assert.match(noKey.stderr, /--tenant and --key/);
       assert.match(meta.stderr, /meta cell .* cannot be split/);
-      assert.match(merge.stderr, /^cellkv: INVALID_ARGUMENT: unknown command "cells merge" \(merging cells is not implemented yet: issue 10\)/m);
+      assert.equal(merge.code, 1);
+      assert.match(merge.stderr, /^cellkv: NOT_FOUND: cell c404 is not in the directory/m);
+    });
+
+    test('cells merge: the right half of the right half merges back, then a non-neighbour is refused', async () => {
+      const nats = ['--nats', cluster!.nats.url];
+      const d = JSON.parse((await cli(['cells', 'list', '--json', ...nats])).stdout) as { cells: { id: string; start: string; end: string | null }[] };
+      const r = d.cells.find((x) => x.id === right)!;
+      const rr = d.cells.find((x) => x.start === r.end)!;
+      const ok = await cli(['cells', 'merge', right, rr.id, '--json', ...nats]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const j = JSON.parse(ok.stdout) as { cell: string; absorbed: string; commitIndex: number };
+      assert.equal(j.cell, right);
+      assert.equal(j.absorbed, rr.id);
+      const apart = await cli(['cells', 'merge', right, 'c1', ...nats]);
+      assert.equal(apart.code, 1);
+      assert.match(apart.stderr, /^cellkv: INVALID_ARGUMENT: cell c1 does not start where/m);
     });
   });
 

@@ -5,20 +5,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CellCluster } from '../../support/cell-cluster.js';
+import { dec, enc, version } from '../../support/cell-ops.js';
 import { waitFor } from '../../support/wait.js';
-import type { OpResult } from '../../../shared/cell-protocol.js';
 
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
 const clusters: CellCluster[] = [];
 after(async () => {
   await Promise.all(clusters.map((c) => c.stop()));
 });
 
-function version(r: OpResult): bigint {
-  assert.equal(r.status, 'ok');
-  return r.status === 'ok' ? r.meta!.version : -1n;
-}
 
 async function metric(c: CellCluster, name: string): Promise<number> {
   let sum = 0;

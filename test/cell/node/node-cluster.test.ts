@@ -3,11 +3,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, rm } from 'node:fs/promises';
 import { CellCluster } from '../../support/cell-cluster.js';
+import { dec, enc, version } from '../../support/cell-ops.js';
 import { KvError } from '../../../shared/errors.js';
-import type { OpResult } from '../../../shared/cell-protocol.js';
 
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
 let c: CellCluster;
 
 before(async () => {
@@ -18,10 +16,6 @@ after(async () => {
   await c?.stop();
 });
 
-function version(r: OpResult): bigint {
-  assert.equal(r.status, 'ok', JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
-  return r.status === 'ok' ? r.meta!.version : -1n;
-}
 
 async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(url.replace(/\/?$/, '/metrics'))).text();

@@ -5,13 +5,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CellCluster } from '../../support/cell-cluster.js';
+import { dec, enc, version } from '../../support/cell-ops.js';
 import { waitFor } from '../../support/wait.js';
-import type { OpResult } from '../../../shared/cell-protocol.js';
 import { hexOf } from '../../../shared/directory.js';
 import { namespacedKey } from '../../../shared/keys.js';
 
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
 let c: CellCluster;
 
 before(async () => {
@@ -21,10 +19,6 @@ after(async () => {
   await c?.stop();
 });
 
-function version(r: OpResult): bigint {
-  assert.equal(r.status, 'ok', JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
-  return r.status === 'ok' ? r.meta!.version : -1n;
-}
 
 interface SplitReply {
   ok: boolean;

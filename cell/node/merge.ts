@@ -1,0 +1,295 @@
+// Carrying out a merge of two adjacent cells (the commands and their apply: merge-apply.ts),
+// and cleaning up after one. Any node hosting both cells can run it; it talks to the cells'
+// leaders over the admin surface (or locally when it leads them):
+//   1. freeze the right cell R on its leader (index F);
+//   2. wait until every voter of R has applied F (bounded), so every node's L can apply the
+//      commit without waiting long;
+//   3. commit on the left cell's leader; if L's epoch moved on meanwhile, roll R back.
+// A run cut short (a crash, a timeout) is finished by `tick` on R's leader: commit again while L
+// is unchanged, roll back once L moved on without R. A frozen R replica is retired (its records
+// deleted, the data kept: it is L's now) once every voter of L has the commit on disk.
+
+import { KvError } from '../../shared/errors.js';
+import { compareBytes } from '../../shared/keys.js';
+import { META_CELL_ID, bytesOfHex, hexOf } from '../../shared/directory.js';
+import type { MergeCommitCommand, RangeCommand } from '../../shared/cell-protocol.js';
+import { isJoint } from '../raft/confchange.js';
+import type { NodeClock } from './clock.js';
+import type { NodeConfig } from './config.js';
+import type { Logger } from './log.js';
+import type { NodeTransportPort } from './ports.js';
+import type { Replica } from './replica.js';
+import { isAbsorbed } from './merge-apply.js';
+
+/** How long a merge waits for every voter of R to apply the freeze before rolling back. */
+const FREEZE_CATCH_UP_MS = 10_000;
+/** A frozen, unmerged cell older than this is finished or rolled back by its leader. */
+const STALLED_MERGE_MS = 15_000;
+const ADMIN_TIMEOUT_MS = 3000;
+/** Attempts to find a cell's leader (hints, then every voter) per step. */
+const LEADER_ATTEMPTS = 12;
+
+export interface MergeResult {
+  readonly cell: string;
+  readonly absorbed: string;
+  readonly freezeIndex: number;
+  readonly commitIndex: number;
+  readonly epoch: number;
+}
+
+/** What orchestrating merges needs from the node (CellNode provides it). */
+export interface MergeHost {
+  readonly cfg: Pick<NodeConfig, 'nodeId' | 'requestTimeoutMs'>;
+  readonly clock: NodeClock;
+  readonly replicas: ReadonlyMap<string, Replica>;
+  readonly log: Logger;
+  transport(): NodeTransportPort | null;
+  flushAll(sync: boolean): Promise<void>;
+  schedulePump(): void;
+  /** Deletes a retired replica's records (never data keys) and drops it from the node. */
+  retireReplica(cellId: string): Promise<void>;
+}
+
+type AdminReply = { ok: boolean; code?: string; message?: string; leaderHint?: string } & Record<string, unknown>;
+
+export class CellMerger {
+  private readonly frozenSince = new Map<string, number>();
+  private readonly running = new Set<string>();
+  private ticking = false;
+
+  constructor(private readonly host: MergeHost) {}
+
+  /** Merges `rightId` into its left neighbour `leftId`; resolves once the commit applied on L's leader. */
+  async requestMerge(leftId: string, rightId: string): Promise<MergeResult> {
+    const h = this.host;
+    const left = h.replicas.get(leftId);
+    const right = h.replicas.get(rightId);
+    if (!left || !right) throw new KvError('NOT_FOUND', `node ${h.cfg.nodeId} does not host both ${leftId} and ${rightId}; run the merge on a node that hosts both`);
+    const refusal = mergeRefusal(left, right);
+    if (refusal !== null) throw new KvError('INVALID_ARGUMENT', `cannot merge ${rightId} into ${leftId}: ${refusal}`);
+    if (this.running.has(rightId)) throw new KvError('UNAVAILABLE', `a merge of ${rightId} is already running; wait for it`);
+    this.running.add(rightId);
+    try {
+      const freeze = await this.step(right, { step: 'freeze', cell: rightId, into: leftId, intoEpoch: left.epoch, epoch: right.epoch });
+      if (freeze['applied'] !== true) throw new KvError('UNAVAILABLE', `freeze of ${rightId} was refused (it changed meanwhile); retry the merge`);
+      const freezeIndex = Number(freeze['index']);
+      const caughtUp = await this.waitApplied(right, freezeIndex, FREEZE_CATCH_UP_MS);
+      if (!caughtUp) {
+        await this.rollback(right);
+        throw new KvError('UNAVAILABLE', `not every replica of ${rightId} applied the freeze within ${FREEZE_CATCH_UP_MS} ms; rolled back, retry when all replicas are up`);
+      }
+      return await this.commit(left, right, freezeIndex, Number(freeze['versionTop']), Number(freeze['epoch']));
+    } finally {
+      this.running.delete(rightId);
+    }
+  }
+
+  /** Sends the commit to L's leader; rolls R back if L can no longer take it. */
+  private async commit(left: Replica, right: Replica, freezeIndex: number, versionTop: number, sourceEpoch: number): Promise<MergeResult> {
+    const res = await this.step(left, {
+      step: 'commit',
+      cell: left.cellId,
+      source: right.cellId,
+      sourceStart: hexOf(right.range.start),
+      sourceEnd: right.range.end === null ? null : hexOf(right.range.end),
+      sourceEpoch,
+      freezeIndex,
+      sourceVersionTop: versionTop,
+      epoch: left.epoch,
+    });
+    if (res['applied'] !== true) {
+      await this.rollback(right);
+      throw new KvError('UNAVAILABLE', `cell ${left.cellId} changed while ${right.cellId} was frozen; rolled back, retry the merge`);
+    }
+    return { cell: left.cellId, absorbed: right.cellId, freezeIndex, commitIndex: Number(res['index']), epoch: Number(res['epoch']) };
+  }
+
+  private async rollback(right: Replica): Promise<void> {
+    await this.step(right, { step: 'rollback', cell: right.cellId, epoch: right.epoch }).catch((e: unknown) => {
+      this.host.log.warn({ cell: right.cellId, err: e }, 'merge rollback failed; the cell leader retries it');
+    });
+  }
+
+  /** Admin `mergeStep` on the leader: proposes one merge command; resolves once applied. */
+  async proposeStep(req: Record<string, unknown>): Promise<AdminReply> {
+    const h = this.host;
+    const cellId = String(req['cell'] ?? '');
+    const r = h.replicas.get(cellId);
+    if (!r || !r.isLeader) throw new KvError('NOT_LEADER', `node ${h.cfg.nodeId} does not lead cell ${cellId}`, { leaderHint: r?.raft.status().leader ?? '' });
+    const cmd = commandOf(req);
+    const before = { epoch: r.epoch, frozen: r.frozen };
+    const { index } = await new Promise<{ index: number }>((resolve, reject) => {
+      r.enqueueWrite({ cmd, resolve, reject, deadline: h.clock.now() + h.cfg.requestTimeoutMs });
+      h.schedulePump();
+    });
+    // The leader applied it: whether it took effect shows in the cell's state.
+    const applied = cmd.kind === 'mergeFreeze' ? r.frozen && !before.frozen : cmd.kind === 'mergeRollback' ? !r.frozen && before.frozen : r.epoch !== before.epoch;
+    return { ok: true, applied, index, epoch: r.epoch, versionTop: index + (r.data.applied.versionBase ?? 0) };
+  }
+
+  /** Admin `mergeDurable`: this node's replica of `cell` has absorbed `source`, on disk. */
+  async durable(cellId: string, source: { start: Uint8Array; epochAbove: number }): Promise<boolean> {
+    const r = this.host.replicas.get(cellId);
+    if (!r || r.epoch <= source.epochAbove || compareBytes(r.range.start, source.start) > 0) return false;
+    if (r.range.end !== null && compareBytes(r.range.end, source.start) <= 0) return false;
+    await this.host.flushAll(true);
+    return true;
+  }
+
+  /** Every second: finish stalled merges this node leads; retire absorbed replicas. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const now = this.host.clock.now();
+      for (const r of [...this.host.replicas.values()]) {
+        if (r.merge === null) {
+          this.frozenSince.delete(r.cellId);
+          continue;
+        }
+        if (!this.frozenSince.has(r.cellId)) this.frozenSince.set(r.cellId, now);
+        if (isAbsorbed(r, this.host.replicas)) await this.maybeRetire(r);
+        else if (r.isLeader && !this.running.has(r.cellId) && now - this.frozenSince.get(r.cellId)! > STALLED_MERGE_MS) await this.finishStalled(r);
+      }
+    } catch (e) {
+      this.host.log.warn({ err: e }, 'merge round failed; the next one retries');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async maybeRetire(r: Replica): Promise<void> {
+    const into = this.host.replicas.get(r.merge!.into)!;
+    const req = { op: 'mergeDurable', cell: into.cellId, sourceStart: hexOf(r.range.start), epochAbove: r.merge!.intoEpoch };
+    for (const v of [...into.conf.voters, ...into.conf.votersOutgoing]) {
+      const res = await this.ask(v, req).catch(() => null);
+      if (res === null || res['durable'] !== true) return;
+    }
+    this.host.log.info({ cell: r.cellId, into: into.cellId }, 'retiring a merged replica');
+    await this.host.retireReplica(r.cellId);
+  }
+
+  /** A frozen cell whose merge run ended early: commit while L is as it was, else roll back. */
+  private async finishStalled(r: Replica): Promise<void> {
+    const m = r.merge!;
+    const left = this.host.replicas.get(m.into);
+    this.running.add(r.cellId);
+    try {
+      if (left && left.epoch === m.intoEpoch && left.range.end !== null && compareBytes(left.range.end, r.range.start) === 0) {
+        this.host.log.warn({ cell: r.cellId, into: m.into }, 'finishing a stalled merge');
+        if (await this.waitApplied(r, m.freezeIndex, FREEZE_CATCH_UP_MS)) {
+          await this.commit(left, r, m.freezeIndex, m.freezeIndex + (r.data.applied.versionBase ?? 0), r.epoch);
+          return;
+        }
+      }
+      // L moved on (or is not here): a commit at its old epoch can never apply any more.
+      if (left === undefined || left.epoch > m.intoEpoch) {
+        this.host.log.warn({ cell: r.cellId, into: m.into }, 'rolling back a stalled merge');
+        await this.rollback(r);
+      }
+    } finally {
+      this.running.delete(r.cellId);
+      this.frozenSince.delete(r.cellId);
+    }
+  }
+
+  /** Waits until every voter of `r` reports its replica applied at least `index`. */
+  private async waitApplied(r: Replica, index: number, timeoutMs: number): Promise<boolean> {
+    const deadline = this.host.clock.now() + timeoutMs;
+    const pending = new Set([...r.conf.voters, ...r.conf.votersOutgoing]);
+    while (this.host.clock.now() < deadline) {
+      for (const v of [...pending]) {
+        const applied = v === this.host.cfg.nodeId ? r.data.applied.index : await this.appliedOn(v, r.cellId);
+        if (applied >= index) pending.delete(v);
+      }
+      if (pending.size === 0) return true;
+      await this.host.clock.sleep(50);
+    }
+    return false;
+  }
+
+  private async appliedOn(node: string, cellId: string): Promise<number> {
+    const res = await this.ask(node, { op: 'status' }).catch(() => null);
+    const cells = (res?.['cells'] ?? []) as { cell: string; dataApplied?: number }[];
+    return cells.find((c) => c.cell === cellId)?.dataApplied ?? -1;
+  }
+
+  /** One merge step on the cell's leader: here if this node leads, else over the admin surface. */
+  private async step(r: Replica, req: Record<string, unknown>): Promise<AdminReply> {
+    let hint: string | null = r.raft.status().leader;
+    let lastErr: unknown = null;
+    const voters = [...r.conf.voters];
+    for (let attempt = 0; attempt < LEADER_ATTEMPTS; attempt++) {
+      const target = hint ?? voters[attempt % voters.length]!;
+      try {
+        if (target === this.host.cfg.nodeId) return await this.proposeStep(req);
+        const res = await this.ask(target, { op: 'mergeStep', ...req });
+        if (res.ok) return res;
+        lastErr = new KvError((res.code as never) ?? 'UNAVAILABLE', res.message ?? 'merge step failed');
+        hint = res.code === 'NOT_LEADER' && res.leaderHint ? res.leaderHint : null;
+      } catch (e) {
+        lastErr = e;
+        hint = e instanceof KvError && e.code === 'NOT_LEADER' && typeof e.details?.['leaderHint'] === 'string' && e.details['leaderHint'] !== '' ? (e.details['leaderHint'] as string) : null;
+      }
+      await this.host.clock.sleep(100 * Math.min(attempt + 1, 5));
+    }
+    throw lastErr instanceof KvError ? lastErr : new KvError('UNAVAILABLE', `no leader of cell ${r.cellId} took the merge step; retry`);
+  }
+
+  private async ask(node: string, req: Record<string, unknown>): Promise<AdminReply> {
+    const t = this.host.transport();
+    if (!t) throw new KvError('UNAVAILABLE', 'the node is not connected');
+    const raw = await t.requestAdmin(node, new TextEncoder().encode(JSON.stringify(req)), ADMIN_TIMEOUT_MS);
+    return JSON.parse(new TextDecoder().decode(raw)) as AdminReply;
+  }
+}
+
+/** Why two local replicas cannot merge (right into left), or null. */
+export function mergeRefusal(left: Replica, right: Replica): string | null {
+  if (left.cellId === META_CELL_ID || right.cellId === META_CELL_ID) return 'the meta cell does not merge';
+  if (left.frozen || right.frozen) return 'one of the cells is frozen for another merge';
+  if (left.range.end === null || compareBytes(left.range.end, right.range.start) !== 0) return `${right.cellId} does not start where ${left.cellId} ends`;
+  if (isJoint(left.conf) || isJoint(right.conf)) return 'a membership change is in progress';
+  const a = [...left.conf.voters].sort().join(',');
+  const b = [...right.conf.voters].sort().join(',');
+  if (a !== b) return `the cells have different replicas (${a} vs ${b}); move replicas so both are on the same nodes first`;
+  return null;
+}
+
+function commandOf(req: Record<string, unknown>): RangeCommand {
+  const num = (k: string) => {
+    const v = req[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new KvError('INVALID_ARGUMENT', `merge step needs a non-negative integer ${k}`);
+    return v;
+  };
+  const str = (k: string) => {
+    const v = req[k];
+    if (typeof v !== 'string' || v.length === 0) throw new KvError('INVALID_ARGUMENT', `merge step needs ${k}`);
+    return v;
+  };
+  const hex = (v: unknown) => {
+    if (typeof v !== 'string' || !/^([0-9a-f]{2})*$/.test(v)) throw new KvError('INVALID_ARGUMENT', 'merge step needs hex keys');
+    return bytesOfHex(v);
+  };
+  switch (req['step']) {
+    case 'freeze':
+      return { kind: 'mergeFreeze', into: str('into'), intoEpoch: num('intoEpoch'), epoch: num('epoch') };
+    case 'commit': {
+      const cmd: MergeCommitCommand = {
+        kind: 'mergeCommit',
+        source: str('source'),
+        sourceStart: hex(req['sourceStart']),
+        sourceEnd: req['sourceEnd'] === null ? null : hex(req['sourceEnd']),
+        sourceEpoch: num('sourceEpoch'),
+        freezeIndex: num('freezeIndex'),
+        sourceVersionTop: num('sourceVersionTop'),
+        epoch: num('epoch'),
+      };
+      return cmd;
+    }
+    case 'rollback':
+      return { kind: 'mergeRollback', epoch: num('epoch') };
+    default:
+      throw new KvError('INVALID_ARGUMENT', 'merge step is freeze, commit or rollback');
+  }
+}
