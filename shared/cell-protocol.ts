@@ -151,6 +151,8 @@ export interface MergeFreezeCommand {
   readonly into: string;
   readonly intoEpoch: number;
   readonly epoch: number;
+  /** The proposer's clock: a merge whose runner died is finished soon after, by any leader. */
+  readonly atMs: number;
 }
 
 /**
@@ -172,17 +174,28 @@ export interface MergeCommitCommand {
   readonly epoch: number;
 }
 
-/** Undoes a freeze whose merge can no longer commit (the left cell changed meanwhile). */
+/**
+ * In the absorbing cell: gives up a merge that did not commit. The epoch goes up (if still
+ * `epoch`), so a commit of `source` at that epoch, still in flight, can never apply; after it,
+ * the source may be rolled back.
+ */
+export interface MergeAbortCommand {
+  readonly kind: 'mergeAbort';
+  readonly source: string;
+  readonly epoch: number;
+}
+
+/** Undoes a freeze whose merge can no longer commit (the left cell's epoch moved on without it). */
 export interface MergeRollbackCommand {
   readonly kind: 'mergeRollback';
   readonly epoch: number;
 }
 
 /** Commands that change a cell's range: each is an entry of its own. */
-export type RangeCommand = SplitCommand | MergeFreezeCommand | MergeCommitCommand | MergeRollbackCommand;
+export type RangeCommand = SplitCommand | MergeFreezeCommand | MergeCommitCommand | MergeAbortCommand | MergeRollbackCommand;
 
 export function isRangeCommand(c: CellCommand): c is RangeCommand {
-  return c.kind === 'split' || c.kind === 'mergeFreeze' || c.kind === 'mergeCommit' || c.kind === 'mergeRollback';
+  return c.kind === 'split' || c.kind === 'mergeFreeze' || c.kind === 'mergeCommit' || c.kind === 'mergeAbort' || c.kind === 'mergeRollback';
 }
 
 export type CellCommand = WriteCommand | ExpireCommand | MetaCommand | RangeCommand;

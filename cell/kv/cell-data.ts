@@ -229,6 +229,9 @@ export class CellData {
   /** The owned range (the node sets it at open and at every split). */
   setRange(start: Uint8Array, end: Uint8Array | null): void {
     this.range = { start, end };
+    // Cached values of keys outside the new range go stale as their new owner writes them, and a
+    // later merge would bring them back in: a range change starts the cache afresh.
+    this.cache.clear();
     this.usage.setRange(start, end);
   }
 
@@ -283,6 +286,7 @@ export class CellData {
         case 'split':
         case 'mergeFreeze':
         case 'mergeCommit':
+        case 'mergeAbort':
         case 'mergeRollback':
           assert(this.pendingRange === null, 'one range command per entry');
           this.pendingRange = cmd;

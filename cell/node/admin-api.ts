@@ -56,8 +56,7 @@ export class AdminApi {
         key?: string;
         left?: string;
         right?: string;
-        sourceStart?: string;
-        epochAbove?: number;
+        source?: string;
       };
       if (BackupAdmin.handles(req.op)) return enc(await this.backup.handle(req as BackupAdminRequest));
       if (req.op === 'meta' && typeof req.json === 'string') {
@@ -105,9 +104,7 @@ export class AdminApi {
         return enc({ ok: true, ...(await this.host.requestMerge(req.left, req.right)) });
       }
       if (req.op === 'mergeStep') return enc(await this.host.merger.proposeStep(req as Record<string, unknown>));
-      if (req.op === 'mergeDurable' && req.cell && typeof req.sourceStart === 'string' && /^([0-9a-f]{2})*$/.test(req.sourceStart) && typeof req.epochAbove === 'number') {
-        return enc({ ok: true, durable: await this.host.merger.durable(req.cell, { start: bytesOfHex(req.sourceStart), epochAbove: req.epochAbove }) });
-      }
+      if (req.op === 'mergeDurable' && typeof req.source === 'string') return enc({ ok: true, durable: await this.host.merger.durable(req.source) });
       if (req.op === 'cellStats' && req.cell) return enc({ ok: true, stats: await this.host.cellStats(req.cell) });
       if (req.op === 'transfer' && req.cell && req.to) {
         this.host.replicas.get(req.cell)?.raft.transferLeadership(req.to);

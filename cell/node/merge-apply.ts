@@ -8,13 +8,14 @@
 //      above R's last one (F + R's base), and R's dedupe table is copied into L's. On each node
 //      L applies M only once that node's replica of R has applied F (the entries wait in
 //      Replica.deferred meanwhile), so the data of R's range in LevelDB is R's final state.
-// A rollback undoes a freeze whose commit can no longer apply (L's epoch moved on without it).
+// A merge that does not commit is given up in order: an abort in L raises L's epoch, so a commit
+// still in flight can never apply, and only then a rollback in R lets R take writes again.
 // R's replicas stay (frozen) until every replica of L has the commit on disk (merge.ts), so a
 // replica of R that lagged or lost its last writes in a crash can still catch up from R's
 // leader before its node's L applies M.
 
 import type { Entry } from '../raft/types.js';
-import type { CellEntryPayload, MergeCommitCommand, MergeFreezeCommand, MergeRollbackCommand, OpResult } from '../../shared/cell-protocol.js';
+import type { CellEntryPayload, MergeAbortCommand, MergeCommitCommand, MergeFreezeCommand, MergeRollbackCommand, OpResult } from '../../shared/cell-protocol.js';
 import { compareBytes } from '../../shared/keys.js';
 import { META_CELL_ID, hexOf } from '../../shared/directory.js';
 import { dedupeRange, dedupeRehomer, encodeReplicaRecord, replicaKey, usageRange, type ReplicaRecord } from '../storage/records.js';
@@ -69,13 +70,21 @@ export function commitReady(r: Replica, cmd: MergeCommitCommand, replicas: Reado
   return source !== undefined && source.frozen && source.data.applied.index >= cmd.freezeIndex;
 }
 
-/** Whether `r` (frozen) is covered by this node's replica of the cell it merged into. */
+/** How many absorbed cell ids a record keeps (a frozen replica is retired long before). */
+const MAX_ABSORBED = 64;
+
+/**
+ * Whether `r` (frozen) was merged into a cell this node hosts: the commit applied here, by the
+ * absorbing cell or the cell it later split from (ReplicaRecord.absorbed, inherited by splits).
+ */
 export function isAbsorbed(r: Replica, replicas: ReadonlyMap<string, Replica>): boolean {
-  if (r.merge === null) return false;
-  const into = replicas.get(r.merge.into);
-  if (into === undefined || into.epoch <= r.merge.intoEpoch) return false;
-  if (compareBytes(into.range.start, r.range.start) > 0) return false;
-  return into.range.end === null || (r.range.end !== null && compareBytes(into.range.end, r.range.end) >= 0);
+  return r.merge !== null && absorberOf(r.cellId, replicas) !== null;
+}
+
+/** The live replica here whose record says it (or an ancestor) absorbed `cellId`. */
+export function absorberOf(cellId: string, replicas: ReadonlyMap<string, Replica>): Replica | null {
+  for (const x of replicas.values()) if (!x.frozen && x.absorbed.includes(cellId)) return x;
+  return null;
 }
 
 function recordOf(r: Replica): ReplicaRecord {
@@ -85,6 +94,7 @@ function recordOf(r: Replica): ReplicaRecord {
     end: r.range.end === null ? null : hexOf(r.range.end),
     epoch: r.epoch,
     ...(r.merge !== null ? { merge: r.merge } : {}),
+    ...(r.absorbed.length > 0 ? { absorbed: r.absorbed } : {}),
   };
 }
 
@@ -106,6 +116,7 @@ export class MergeApplier {
     if (cmd.kind === 'mergeFreeze') this.freeze(r, e, cmd);
     else if (cmd.kind === 'mergeCommit') await this.commit(r, e, cmd);
     else if (cmd.kind === 'mergeRollback') this.rollback(r, e, cmd);
+    else if (cmd.kind === 'mergeAbort') this.abort(r, e, cmd);
     return results;
   }
 
@@ -117,11 +128,21 @@ export class MergeApplier {
     }
     // A new epoch: reads and scans that waited across the freeze are refused (request-handler).
     r.epoch += 1;
-    r.merge = { into: cmd.into, intoEpoch: cmd.intoEpoch, freezeIndex: e.index };
+    r.merge = { into: cmd.into, intoEpoch: cmd.intoEpoch, freezeIndex: e.index, atMs: cmd.atMs };
     r.data.frozen = true;
     r.sendableSnapshot = null;
     r.data.stageOps([{ type: 'put', key: replicaKey(r.cellId), value: encodeReplicaRecord(recordOf(r)) }]);
     this.host.log.info({ cell: r.cellId, into: cmd.into, index: e.index, epoch: r.epoch }, 'cell frozen for a merge');
+  }
+
+  private abort(r: Replica, e: Entry, cmd: MergeAbortCommand): void {
+    if (r.frozen || cmd.epoch !== r.epoch) {
+      this.host.log.warn({ cell: r.cellId, source: cmd.source, index: e.index, epoch: r.epoch }, 'merge abort not applied (the merge committed, or the cell changed)');
+      return;
+    }
+    r.epoch += 1;
+    r.data.stageOps([{ type: 'put', key: replicaKey(r.cellId), value: encodeReplicaRecord(recordOf(r)) }]);
+    this.host.log.info({ cell: r.cellId, source: cmd.source, index: e.index, epoch: r.epoch }, 'merge aborted: a commit still in flight can no longer apply');
   }
 
   private rollback(r: Replica, e: Entry, cmd: MergeRollbackCommand): void {
@@ -151,6 +172,7 @@ export class MergeApplier {
     r.data.setRange(r.range.start, r.range.end);
     // (M + 1) + base > F + source base: versions of the merged cell stay above the source's.
     r.data.raiseVersionBase(Math.max(0, cmd.sourceVersionTop - e.index));
+    r.absorbed = [...r.absorbed.filter((id) => id !== cmd.source), cmd.source].slice(-MAX_ABSORBED);
     const ops: BatchOp[] = [{ type: 'put', key: replicaKey(r.cellId), value: encodeReplicaRecord(recordOf(r)) }];
     // A write applied in the source and retried after the merge reaches this cell: at most once.
     const rehome = dedupeRehomer(cmd.source, r.cellId);

@@ -4,9 +4,10 @@
 //   1. freeze the right cell R on its leader (index F);
 //   2. wait until every voter of R has applied F (bounded), so every node's L can apply the
 //      commit without waiting long;
-//   3. commit on the left cell's leader; if L's epoch moved on meanwhile, roll R back.
-// A run cut short (a crash, a timeout) is finished by `tick` on R's leader: commit again while L
-// is unchanged, roll back once L moved on without R. A frozen R replica is retired (its records
+//   3. commit on the left cell's leader. A merge that cannot commit is given up in order: an
+//      abort in L (raising L's epoch, so no commit of this freeze can apply any more), then a
+//      rollback in R.
+// A run cut short (a crash, a timeout) is finished by `tick` on R's leader the same way. A frozen R replica is retired (its records
 // deleted, the data kept: it is L's now) once every voter of L has the commit on disk.
 
 import { KvError } from '../../shared/errors.js';
@@ -19,13 +20,22 @@ import type { NodeConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { NodeTransportPort } from './ports.js';
 import type { Replica } from './replica.js';
-import { isAbsorbed } from './merge-apply.js';
+import { absorberOf, isAbsorbed } from './merge-apply.js';
 
-/** How long a merge waits for every voter of R to apply the freeze before rolling back. */
-const FREEZE_CATCH_UP_MS = 10_000;
-/** A frozen, unmerged cell older than this is finished or rolled back by its leader. */
-const STALLED_MERGE_MS = 15_000;
-const ADMIN_TIMEOUT_MS = 3000;
+/**
+ * How long a merge waits for every voter of R to apply the freeze before rolling back: R takes
+ * no writes meanwhile, so this bounds the write outage of a merge that cannot finish.
+ */
+const FREEZE_CATCH_UP_MS = 5000;
+/** A status poll of one voter (a down node must not hold up the others' answers). */
+const POLL_TIMEOUT_MS = 400;
+/**
+ * A frozen, unmerged cell older than this is finished or given up by its leader (a second run
+ * next to a live one is safe: one commit applies, and a rollback only follows an abort).
+ */
+const STALLED_MERGE_MS = 2000;
+/** One merge step on a leader (a dead target must not hold a merge up for long). */
+const ADMIN_TIMEOUT_MS = 1500;
 /** Attempts to find a cell's leader (hints, then every voter) per step. */
 const LEADER_ATTEMPTS = 12;
 
@@ -50,10 +60,20 @@ export interface MergeHost {
   retireReplica(cellId: string): Promise<void>;
 }
 
+/** What the freeze fixed: the commit and the abort are decided by these. */
+interface FreezeFacts {
+  readonly into: string;
+  readonly intoEpoch: number;
+  readonly freezeIndex: number;
+  /** R's epoch after the freeze (a rollback must name it). */
+  readonly sourceEpoch: number;
+  /** R's last version index: the freeze index plus R's version base. */
+  readonly versionTop: number;
+}
+
 type AdminReply = { ok: boolean; code?: string; message?: string; leaderHint?: string } & Record<string, unknown>;
 
 export class CellMerger {
-  private readonly frozenSince = new Map<string, number>();
   private readonly running = new Set<string>();
   private ticking = false;
 
@@ -70,44 +90,58 @@ export class CellMerger {
     if (this.running.has(rightId)) throw new KvError('UNAVAILABLE', `a merge of ${rightId} is already running; wait for it`);
     this.running.add(rightId);
     try {
-      const freeze = await this.step(right, { step: 'freeze', cell: rightId, into: leftId, intoEpoch: left.epoch, epoch: right.epoch });
+      const intoEpoch = left.epoch;
+      const freeze = await this.step(right, { step: 'freeze', cell: rightId, into: leftId, intoEpoch, epoch: right.epoch, atMs: h.clock.now() });
       if (freeze['applied'] !== true) throw new KvError('UNAVAILABLE', `freeze of ${rightId} was refused (it changed meanwhile); retry the merge`);
-      const freezeIndex = Number(freeze['index']);
-      const caughtUp = await this.waitApplied(right, freezeIndex, FREEZE_CATCH_UP_MS);
-      if (!caughtUp) {
-        await this.rollback(right);
-        throw new KvError('UNAVAILABLE', `not every replica of ${rightId} applied the freeze within ${FREEZE_CATCH_UP_MS} ms; rolled back, retry when all replicas are up`);
+      const m: FreezeFacts = {
+        into: leftId,
+        intoEpoch,
+        freezeIndex: Number(freeze['index']),
+        sourceEpoch: Number(freeze['epoch']),
+        versionTop: Number(freeze['versionTop']),
+      };
+      if (!(await this.waitApplied(right, m.freezeIndex, FREEZE_CATCH_UP_MS))) {
+        await this.giveUp(left, right, m);
+        throw new KvError('UNAVAILABLE', `not every replica of ${rightId} applied the freeze within ${FREEZE_CATCH_UP_MS} ms; the merge was given up, retry when all replicas are up`);
       }
-      return await this.commit(left, right, freezeIndex, Number(freeze['versionTop']), Number(freeze['epoch']));
+      return await this.commit(left, right, m);
     } finally {
       this.running.delete(rightId);
     }
   }
 
-  /** Sends the commit to L's leader; rolls R back if L can no longer take it. */
-  private async commit(left: Replica, right: Replica, freezeIndex: number, versionTop: number, sourceEpoch: number): Promise<MergeResult> {
+  /** Sends the commit to L's leader; a commit that did not apply is settled by giveUp. */
+  private async commit(left: Replica, right: Replica, m: FreezeFacts): Promise<MergeResult> {
     const res = await this.step(left, {
       step: 'commit',
       cell: left.cellId,
       source: right.cellId,
       sourceStart: hexOf(right.range.start),
       sourceEnd: right.range.end === null ? null : hexOf(right.range.end),
-      sourceEpoch,
-      freezeIndex,
-      sourceVersionTop: versionTop,
-      epoch: left.epoch,
+      sourceEpoch: m.sourceEpoch,
+      freezeIndex: m.freezeIndex,
+      sourceVersionTop: m.versionTop,
+      epoch: m.intoEpoch,
     });
-    if (res['applied'] !== true) {
-      await this.rollback(right);
-      throw new KvError('UNAVAILABLE', `cell ${left.cellId} changed while ${right.cellId} was frozen; rolled back, retry the merge`);
-    }
-    return { cell: left.cellId, absorbed: right.cellId, freezeIndex, commitIndex: Number(res['index']), epoch: Number(res['epoch']) };
+    const done = (index: number, epoch: number): MergeResult => ({ cell: left.cellId, absorbed: right.cellId, freezeIndex: m.freezeIndex, commitIndex: index, epoch });
+    if (res['applied'] === true) return done(Number(res['index']), Number(res['epoch']));
+    // Another run committed it first, or L changed: the abort tells which, in L's own order.
+    const outcome = await this.giveUp(left, right, m);
+    if (outcome.absorbed) return done(outcome.index, outcome.epoch);
+    throw new KvError('UNAVAILABLE', `cell ${left.cellId} changed while ${right.cellId} was frozen; the merge was rolled back, retry it`);
   }
 
-  private async rollback(right: Replica): Promise<void> {
-    await this.step(right, { step: 'rollback', cell: right.cellId, epoch: right.epoch }).catch((e: unknown) => {
-      this.host.log.warn({ cell: right.cellId, err: e }, 'merge rollback failed; the cell leader retries it');
-    });
+  /**
+   * Ends a merge that did not commit here: an abort in L first (after it, no commit at the
+   * freeze's epoch can apply), then, unless L turns out to have absorbed R already, a rollback
+   * in R. Never the other way round: R taking writes while L may still absorb it would give two
+   * owners to one range.
+   */
+  private async giveUp(left: Replica, right: Replica, m: FreezeFacts): Promise<{ absorbed: boolean; index: number; epoch: number }> {
+    const res = await this.step(left, { step: 'abort', cell: left.cellId, source: right.cellId, epoch: m.intoEpoch });
+    if (res['absorbed'] === true) return { absorbed: true, index: Number(res['index']), epoch: Number(res['epoch']) };
+    await this.step(right, { step: 'rollback', cell: right.cellId, epoch: m.sourceEpoch });
+    return { absorbed: false, index: 0, epoch: 0 };
   }
 
   /** Admin `mergeStep` on the leader: proposes one merge command; resolves once applied. */
@@ -124,32 +158,31 @@ export class CellMerger {
     });
     // The leader applied it: whether it took effect shows in the cell's state.
     const applied = cmd.kind === 'mergeFreeze' ? r.frozen && !before.frozen : cmd.kind === 'mergeRollback' ? !r.frozen && before.frozen : r.epoch !== before.epoch;
-    return { ok: true, applied, index, epoch: r.epoch, versionTop: index + (r.data.applied.versionBase ?? 0) };
+    // After an abort: whether this cell (or the cell it split from) absorbed the source, which
+    // its record says for good (a later split of this cell does not change the answer).
+    const absorbed = cmd.kind === 'mergeAbort' && r.absorbed.includes(cmd.source);
+    return { ok: true, applied, index, epoch: r.epoch, absorbed, versionTop: index + (r.data.applied.versionBase ?? 0) };
   }
 
-  /** Admin `mergeDurable`: this node's replica of `cell` has absorbed `source`, on disk. */
-  async durable(cellId: string, source: { start: Uint8Array; epochAbove: number }): Promise<boolean> {
-    const r = this.host.replicas.get(cellId);
-    if (!r || r.epoch <= source.epochAbove || compareBytes(r.range.start, source.start) > 0) return false;
-    if (r.range.end !== null && compareBytes(r.range.end, source.start) <= 0) return false;
+  /** Admin `mergeDurable`: a replica here has absorbed `source` (merge-apply.ts absorberOf), on disk. */
+  async durable(source: string): Promise<boolean> {
+    if (absorberOf(source, this.host.replicas) === null) return false;
     await this.host.flushAll(true);
     return true;
   }
 
-  /** Every second: finish stalled merges this node leads; retire absorbed replicas. */
+  /** Every 250 ms: finish stalled merges this node leads; retire absorbed replicas. */
   async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
       const now = this.host.clock.now();
       for (const r of [...this.host.replicas.values()]) {
-        if (r.merge === null) {
-          this.frozenSince.delete(r.cellId);
-          continue;
-        }
-        if (!this.frozenSince.has(r.cellId)) this.frozenSince.set(r.cellId, now);
+        if (r.merge === null) continue;
         if (isAbsorbed(r, this.host.replicas)) await this.maybeRetire(r);
-        else if (r.isLeader && !this.running.has(r.cellId) && now - this.frozenSince.get(r.cellId)! > STALLED_MERGE_MS) await this.finishStalled(r);
+        // Measured from the freeze's replicated time (the proposer's clock): a stalled merge is
+        // finished soon after on whichever node leads the cell then.
+        else if (r.isLeader && !this.running.has(r.cellId) && now - r.merge.atMs > STALLED_MERGE_MS) await this.finishStalled(r);
       }
     } catch (e) {
       this.host.log.warn({ err: e }, 'merge round failed; the next one retries');
@@ -159,37 +192,29 @@ export class CellMerger {
   }
 
   private async maybeRetire(r: Replica): Promise<void> {
-    const into = this.host.replicas.get(r.merge!.into)!;
-    const req = { op: 'mergeDurable', cell: into.cellId, sourceStart: hexOf(r.range.start), epochAbove: r.merge!.intoEpoch };
+    const into = absorberOf(r.cellId, this.host.replicas)!;
+    const req = { op: 'mergeDurable', source: r.cellId };
     for (const v of [...into.conf.voters, ...into.conf.votersOutgoing]) {
-      const res = await this.ask(v, req).catch(() => null);
+      const res = await this.ask(v, req, POLL_TIMEOUT_MS * 2).catch(() => null);
       if (res === null || res['durable'] !== true) return;
     }
     this.host.log.info({ cell: r.cellId, into: into.cellId }, 'retiring a merged replica');
     await this.host.retireReplica(r.cellId);
   }
 
-  /** A frozen cell whose merge run ended early: commit while L is as it was, else roll back. */
+  /** A frozen cell whose merge run ended early (its runner crashed): commit if R caught up, else give up. */
   private async finishStalled(r: Replica): Promise<void> {
-    const m = r.merge!;
-    const left = this.host.replicas.get(m.into);
+    const merge = r.merge!;
+    const left = this.host.replicas.get(merge.into);
+    if (left === undefined) return; // not colocated here: nothing this node can prove or do
     this.running.add(r.cellId);
     try {
-      if (left && left.epoch === m.intoEpoch && left.range.end !== null && compareBytes(left.range.end, r.range.start) === 0) {
-        this.host.log.warn({ cell: r.cellId, into: m.into }, 'finishing a stalled merge');
-        if (await this.waitApplied(r, m.freezeIndex, FREEZE_CATCH_UP_MS)) {
-          await this.commit(left, r, m.freezeIndex, m.freezeIndex + (r.data.applied.versionBase ?? 0), r.epoch);
-          return;
-        }
-      }
-      // L moved on (or is not here): a commit at its old epoch can never apply any more.
-      if (left === undefined || left.epoch > m.intoEpoch) {
-        this.host.log.warn({ cell: r.cellId, into: m.into }, 'rolling back a stalled merge');
-        await this.rollback(r);
-      }
+      const m: FreezeFacts = { ...merge, sourceEpoch: r.epoch, versionTop: merge.freezeIndex + (r.data.applied.versionBase ?? 0) };
+      this.host.log.warn({ cell: r.cellId, into: merge.into, frozenForMs: this.host.clock.now() - merge.atMs }, 'finishing a stalled merge');
+      if (await this.waitApplied(r, merge.freezeIndex, 1000)) await this.commit(left, r, m);
+      else await this.giveUp(left, r, m);
     } finally {
       this.running.delete(r.cellId);
-      this.frozenSince.delete(r.cellId);
     }
   }
 
@@ -198,18 +223,16 @@ export class CellMerger {
     const deadline = this.host.clock.now() + timeoutMs;
     const pending = new Set([...r.conf.voters, ...r.conf.votersOutgoing]);
     while (this.host.clock.now() < deadline) {
-      for (const v of [...pending]) {
-        const applied = v === this.host.cfg.nodeId ? r.data.applied.index : await this.appliedOn(v, r.cellId);
-        if (applied >= index) pending.delete(v);
-      }
+      const answers = await Promise.all([...pending].map(async (v) => [v, v === this.host.cfg.nodeId ? r.data.applied.index : await this.appliedOn(v, r.cellId)] as const));
+      for (const [v, applied] of answers) if (applied >= index) pending.delete(v);
       if (pending.size === 0) return true;
-      await this.host.clock.sleep(50);
+      await this.host.clock.sleep(20);
     }
     return false;
   }
 
   private async appliedOn(node: string, cellId: string): Promise<number> {
-    const res = await this.ask(node, { op: 'status' }).catch(() => null);
+    const res = await this.ask(node, { op: 'status' }, POLL_TIMEOUT_MS).catch(() => null);
     const cells = (res?.['cells'] ?? []) as { cell: string; dataApplied?: number }[];
     return cells.find((c) => c.cell === cellId)?.dataApplied ?? -1;
   }
@@ -236,10 +259,10 @@ export class CellMerger {
     throw lastErr instanceof KvError ? lastErr : new KvError('UNAVAILABLE', `no leader of cell ${r.cellId} took the merge step; retry`);
   }
 
-  private async ask(node: string, req: Record<string, unknown>): Promise<AdminReply> {
+  private async ask(node: string, req: Record<string, unknown>, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminReply> {
     const t = this.host.transport();
     if (!t) throw new KvError('UNAVAILABLE', 'the node is not connected');
-    const raw = await t.requestAdmin(node, new TextEncoder().encode(JSON.stringify(req)), ADMIN_TIMEOUT_MS);
+    const raw = await t.requestAdmin(node, new TextEncoder().encode(JSON.stringify(req)), timeoutMs);
     return JSON.parse(new TextDecoder().decode(raw)) as AdminReply;
   }
 }
@@ -273,7 +296,7 @@ function commandOf(req: Record<string, unknown>): RangeCommand {
   };
   switch (req['step']) {
     case 'freeze':
-      return { kind: 'mergeFreeze', into: str('into'), intoEpoch: num('intoEpoch'), epoch: num('epoch') };
+      return { kind: 'mergeFreeze', into: str('into'), intoEpoch: num('intoEpoch'), epoch: num('epoch'), atMs: num('atMs') };
     case 'commit': {
       const cmd: MergeCommitCommand = {
         kind: 'mergeCommit',
@@ -289,7 +312,9 @@ function commandOf(req: Record<string, unknown>): RangeCommand {
     }
     case 'rollback':
       return { kind: 'mergeRollback', epoch: num('epoch') };
+    case 'abort':
+      return { kind: 'mergeAbort', source: str('source'), epoch: num('epoch') };
     default:
-      throw new KvError('INVALID_ARGUMENT', 'merge step is freeze, commit or rollback');
+      throw new KvError('INVALID_ARGUMENT', 'merge step is freeze, commit, abort or rollback');
   }
 }

@@ -232,7 +232,7 @@ export class CellNode {
       // An in-memory comparison; it proposes only when the directory lags a cell's epoch.
       clock.every(DIRECTORY_RECONCILE_MS, () => node.directorySync.reconcile()),
       clock.every(cfg.expiryScanMs, () => node.requests.sweepExpired()),
-      clock.every(1000, () => void node.merger.tick()),
+      clock.every(250, () => void node.merger.tick()),
     ];
     const rebalancer = node.rebalancer;
     if (rebalancer !== null) node.timers.push(clock.every(cfg.rebalanceIntervalMs, () => void rebalancer.tick()));

@@ -84,5 +84,6 @@ export async function openReplicaFromDisk(h: ReplicaFactoryHost, rec: ReplicaRec
     replica.merge = rec.merge;
     data.frozen = true;
   }
+  replica.absorbed = rec.absorbed ?? [];
   return replica;
 }

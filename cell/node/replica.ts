@@ -99,7 +99,9 @@ export class Replica {
   /** Range commands (split, merge) in the write queue (the hot path scans only when there is one). */
   private queuedRangeCommands = 0;
   /** Set by a merge freeze (from the replica record at open): the cell this one is absorbed into. */
-  merge: { readonly into: string; readonly intoEpoch: number; readonly freezeIndex: number } | null = null;
+  merge: { readonly into: string; readonly intoEpoch: number; readonly freezeIndex: number; readonly atMs: number } | null = null;
+  /** Cells merged into this one or an ancestor it split from (ReplicaRecord.absorbed). */
+  absorbed: readonly string[] = [];
   /**
    * Committed entries handed out by the core but not applied yet: a merge commit waits here until
    * this node's replica of the absorbed cell has applied its freeze (with the entries after it).

@@ -3,6 +3,7 @@
 // the leader's expired-key sweeper (expiry-sweeper.ts), which the node reaches through it.
 
 import type { CellOp, CellRequest, CellResponse, OpResult, ScanItem, WriteCommand } from '../../shared/cell-protocol.js';
+import { absorberOf, isAbsorbed } from './merge-apply.js';
 import { KvError } from '../../shared/errors.js';
 import {
   MAX_KEY_BYTES,
@@ -126,12 +127,18 @@ export class RequestHandler {
 
   async process(req: CellRequest): Promise<CellResponse> {
     this.validate(req);
-    const r = this.host.replicas.get(req.cellId);
+    let r = this.host.replicas.get(req.cellId);
     if (!r || req.cellId === META_CELL_ID) {
       throw new KvError('WRONG_RANGE', `node ${this.host.cfg.nodeId} has no replica of cell ${req.cellId}; refresh the directory`);
     }
-    // Frozen for a merge: its keys are about to belong to (or already belong to) the left cell.
-    if (r.frozen) throw new KvError('WRONG_RANGE', `cell ${req.cellId} is being merged into ${r.merge!.into}; refresh the directory and retry`);
+    if (r.frozen) {
+      // Merged here already: the absorbing cell serves the keys (point ops are checked by key
+      // below; a scan routed by the old cell's epoch is refused there), so clients need not wait
+      // for the directory. Not merged yet: the keys are unavailable until the commit.
+      const into = isAbsorbed(r, this.host.replicas) ? absorberOf(r.cellId, this.host.replicas) : null;
+      if (into === null || req.scan) throw new KvError('WRONG_RANGE', `cell ${req.cellId} is being merged into ${r.merge!.into}; refresh the directory and retry`);
+      r = into;
+    }
     const now = this.host.clock.now();
     for (const op of req.ops) {
       const ns = namespacedKey(req.tenant, op.key);

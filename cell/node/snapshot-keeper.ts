@@ -53,6 +53,7 @@ export class SnapshotKeeper {
         r.epoch = rec.epoch;
         r.range = { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
         r.data.setRange(r.range.start, r.range.end);
+        r.absorbed = rec.absorbed ?? [];
       }
     }
     if (r.cellId === META_CELL_ID) await this.host.meta()?.reload(kv);

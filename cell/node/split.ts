@@ -68,8 +68,10 @@ export function splitRefusal(r: Replica, cmd: SplitCommand, hosted: (cellId: str
 /** The records of both halves (read from the database: the caller flushed the cell first). */
 export async function planSplit(kv: KvDb, r: Replica, cmd: SplitCommand, entry: Entry): Promise<SplitPlan> {
   const epoch = r.epoch + 1;
-  const left: ReplicaRecord = { cellId: r.cellId, start: hexOf(r.range.start), end: hexOf(cmd.splitKey), epoch };
-  const right: ReplicaRecord = { cellId: cmd.newCellId, start: hexOf(cmd.splitKey), end: r.range.end === null ? null : hexOf(r.range.end), epoch };
+  // Both halves keep the proof of earlier merges (a frozen replica of an absorbed cell reads it).
+  const absorbed = r.absorbed.length > 0 ? { absorbed: r.absorbed } : {};
+  const left: ReplicaRecord = { cellId: r.cellId, start: hexOf(r.range.start), end: hexOf(cmd.splitKey), epoch, ...absorbed };
+  const right: ReplicaRecord = { cellId: cmd.newCellId, start: hexOf(cmd.splitKey), end: r.range.end === null ? null : hexOf(r.range.end), epoch, ...absorbed };
   const ops: BatchOp[] = [
     { type: 'put', key: replicaKey(left.cellId), value: encodeReplicaRecord(left) },
     { type: 'put', key: replicaKey(right.cellId), value: encodeReplicaRecord(right) },

@@ -371,7 +371,12 @@ export interface ReplicaRecord {
    * Set by a merge freeze: the cell is being absorbed by `into` (which had `intoEpoch` then);
    * it takes no writes and serves no reads from `freezeIndex` on. Absent = a live cell.
    */
-  readonly merge?: { readonly into: string; readonly intoEpoch: number; readonly freezeIndex: number };
+  readonly merge?: { readonly into: string; readonly intoEpoch: number; readonly freezeIndex: number; readonly atMs: number };
+  /**
+   * Cells merged into this one or into the cell it split from (most recent last, bounded): the
+   * proof, for a frozen replica of one of them, that its merge committed.
+   */
+  readonly absorbed?: readonly string[];
 }
 
 export function replicaKey(cellId: string): Uint8Array {

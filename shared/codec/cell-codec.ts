@@ -48,7 +48,7 @@ export const WIRE_ERROR_CODES: readonly ErrorCode[] = Object.freeze<ErrorCode[]>
 const ERROR_CODES_ENUM = new WireEnum<ErrorCode>(WIRE_ERROR_CODES, 'error code');
 const CONSISTENCIES = new WireEnum<Consistency>(['linearizable', 'session', 'stale'], 'consistency');
 const OP_KINDS = new WireEnum<CellOp['op']>(['get', 'put', 'delete'], 'op kind');
-const COMMAND_KINDS = new WireEnum<CellCommand['kind']>(['write', 'expire', 'meta', 'split', 'mergeFreeze', 'mergeCommit', 'mergeRollback'], 'command kind');
+const COMMAND_KINDS = new WireEnum<CellCommand['kind']>(['write', 'expire', 'meta', 'split', 'mergeFreeze', 'mergeCommit', 'mergeRollback', 'mergeAbort'], 'command kind');
 const STATUSES = new WireEnum<'ok' | 'error'>(['ok', 'error'], 'status');
 
 const framed = (sizeHint: number, write: (w: BinaryWriter) => void): Uint8Array => encodeFramed(CELL_FORMAT_VERSION, sizeHint, write);
@@ -357,6 +357,7 @@ export function writeCellCommand(w: BinaryWriter, c: CellCommand): void {
     w.string(c.into);
     w.varuint(c.intoEpoch);
     w.varuint(c.epoch);
+    w.varuint(c.atMs);
   } else if (c.kind === 'mergeCommit') {
     w.string(c.source);
     w.bytes(c.sourceStart);
@@ -367,6 +368,9 @@ export function writeCellCommand(w: BinaryWriter, c: CellCommand): void {
     w.varuint(c.sourceVersionTop);
     w.varuint(c.epoch);
   } else if (c.kind === 'mergeRollback') {
+    w.varuint(c.epoch);
+  } else if (c.kind === 'mergeAbort') {
+    w.string(c.source);
     w.varuint(c.epoch);
   } else if (c.kind === 'expire') {
     w.varuint(c.nowMs);
@@ -392,7 +396,8 @@ export function readCellCommand(r: BinaryReader): CellCommand {
   if (kind === 'mergeFreeze') {
     const into = r.string();
     const intoEpoch = r.varuint();
-    return { kind, into, intoEpoch, epoch: r.varuint() };
+    const epoch = r.varuint();
+    return { kind, into, intoEpoch, epoch, atMs: r.varuint() };
   }
   if (kind === 'mergeCommit') {
     const source = r.string();
@@ -404,6 +409,10 @@ export function readCellCommand(r: BinaryReader): CellCommand {
     return { kind, source, sourceStart, sourceEnd, sourceEpoch, freezeIndex, sourceVersionTop, epoch: r.varuint() };
   }
   if (kind === 'mergeRollback') return { kind, epoch: r.varuint() };
+  if (kind === 'mergeAbort') {
+    const source = r.string();
+    return { kind, source, epoch: r.varuint() };
+  }
   if (kind === 'expire') {
     const nowMs = r.varuint();
     const n = r.count(1);
@@ -422,9 +431,10 @@ export function readCellCommand(r: BinaryReader): CellCommand {
 function commandSizeBound(c: CellCommand): number {
   if (c.kind === 'meta') return 1 + stringSizeBound(c.json);
   if (c.kind === 'split') return 1 + bytesSizeBound(c.splitKey) + stringSizeBound(c.newCellId) + 8;
-  if (c.kind === 'mergeFreeze') return 1 + stringSizeBound(c.into) + 16;
+  if (c.kind === 'mergeFreeze') return 1 + stringSizeBound(c.into) + 24;
   if (c.kind === 'mergeCommit') return 1 + stringSizeBound(c.source) + bytesSizeBound(c.sourceStart) + 1 + (c.sourceEnd ? bytesSizeBound(c.sourceEnd) : 0) + 40;
   if (c.kind === 'mergeRollback') return 1 + 8;
+  if (c.kind === 'mergeAbort') return 1 + stringSizeBound(c.source) + 8;
   if (c.kind === 'expire') {
     let n = 1 + 8 + 5;
     for (const k of c.keys) n += bytesSizeBound(k);

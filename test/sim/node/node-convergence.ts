@@ -56,14 +56,17 @@ export class Convergence {
   }
 
   /** The snapshot data (the canonical state) of every replica of `cellIds`, read concurrently. */
-  /** Every cell any node hosts. */
+  /**
+   * Every live cell any node hosts. A replica frozen for a merge is left out: its range's data
+   * is the absorbing cell's (compared there) until the node retires it.
+   */
   cellIds(): string[] {
-    return [...new Set(this.sim.nodes.flatMap((n) => [...(n.node?.replicas.keys() ?? [])]))].sort();
+    return [...new Set(this.sim.nodes.flatMap((n) => [...(n.node?.replicas.values() ?? [])].filter((r) => !r.frozen).map((r) => r.cellId)))].sort();
   }
 
-  /** The up nodes hosting `cellId` (a node that missed a split by snapshot lacks the new cell). */
+  /** The up nodes hosting `cellId` live (a node that missed a split by snapshot lacks the new cell). */
   hostsOf(cellId: string): SimNode[] {
-    return this.sim.nodes.filter((n) => n.node?.replicas.has(cellId) === true);
+    return this.sim.nodes.filter((n) => n.node?.replicas.has(cellId) === true && !n.node.replicas.get(cellId)!.frozen);
   }
 
   private async readStates(cellIds: string[]): Promise<Map<string, Uint8Array[]>> {

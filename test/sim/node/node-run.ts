@@ -38,6 +38,9 @@ export interface NodeRunStats {
   /** Splits asked for by the nemesis, and those applied. */
   splitsAsked: number;
   splitsDone: number;
+  /** Merges asked for by the nemesis, and those committed. */
+  mergesAsked: number;
+  mergesDone: number;
   powerLosses: number;
   partitions: number;
   fatalRestarts: number;
@@ -87,6 +90,8 @@ class NodeSim {
     crashes: 0,
     splitsAsked: 0,
     splitsDone: 0,
+    mergesAsked: 0,
+    mergesDone: 0,
     powerLosses: 0,
     partitions: 0,
     fatalRestarts: 0,
@@ -213,6 +218,8 @@ class NodeSim {
       const roll = rng.next();
       if (this.splits && rng.chance(0.2) && this.stats.splitsAsked < 3) {
         this.askSplit(rng);
+      } else if (this.splits && this.stats.splitsDone > 0 && rng.chance(0.15) && this.stats.mergesAsked < 2) {
+        this.askMerge(rng);
       } else if (roll < 0.15 && down.length === 0) {
         // A crash point: power lost right after the node issued a synced write, so the
         // write and everything the node did meanwhile (sends, applies) race the fsync.
@@ -274,6 +281,28 @@ class NodeSim {
         return;
       }
     }
+  }
+
+  /** An operator's merge of two neighbouring data cells, sent to a node hosting both. */
+  private askMerge(rng: Rng): void {
+    const hosts = this.nodes.filter((n) => n.node !== null);
+    if (hosts.length === 0) return;
+    const n = rng.pick(hosts);
+    const cells = [...n.node!.replicas.values()].filter((r) => r.cellId !== META_CELL_ID && !r.frozen).sort((a, b) => compareBytes(a.range.start, b.range.start));
+    const pairs = cells.slice(1).map((r, i) => [cells[i]!, r] as const).filter(([l, r]) => l.range.end !== null && compareBytes(l.range.end, r.range.start) === 0);
+    if (pairs.length === 0) return;
+    const [left, right] = rng.pick(pairs);
+    this.stats.mergesAsked++;
+    const req = { op: 'merge', left: left.cellId, right: right.cellId };
+    this.trace.event(this.sched.elapsed, () => `nemesis: merge ${right.cellId} into ${left.cellId} (asked ${n.id})`);
+    void this.bus.clientAdmin('operator', n.id, new TextEncoder().encode(JSON.stringify(req)), 20_000).then(
+      (reply) => {
+        const body = JSON.parse(new TextDecoder().decode(reply)) as { ok: boolean };
+        if (body.ok) this.stats.mergesDone++;
+        this.trace.event(this.sched.elapsed, () => `nemesis: merge of ${right.cellId} -> ${JSON.stringify(body).slice(0, 160)}`);
+      },
+      () => undefined,
+    );
   }
 
   async execute(): Promise<void> {

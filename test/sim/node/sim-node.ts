@@ -37,7 +37,7 @@ export interface SimNodeSpec {
   readonly az: string;
 }
 
-const SILENT = pino({ level: 'silent' });
+const SILENT = process.env['SIM_NODE_LOG'] ? pino({ level: 'info' }, pino.destination(2)) : pino({ level: 'silent' });
 
 /** Timing of the simulated nodes: small, so a seed covers many elections and snapshots. */
 export function simNodeConfig(id: string, az: string, bootstrap: readonly SimNodeSpec[]): NodeConfig {
