@@ -246,7 +246,7 @@ describe('placement properties', () => {
         const f = structuredClone(f0);
         const { rounds } = runToQuiet(f, CFG, 600);
         assert.ok(rounds < 600, 'balancing did not settle');
-        const counts = new Map(f.nodes.map((n) => [n.id, 0] as const));
+        const counts = new Map<string, number>(f.nodes.map((n) => [n.id, 0]));
         for (const c of f.cells) for (const r of c.replicas) counts.set(r.node, counts.get(r.node)! + 1);
         for (const az of new Set(f.nodes.map((n) => n.az))) {
           const cs = f.nodes.filter((n) => n.az === az).map((n) => counts.get(n.id)!);
