@@ -29,6 +29,10 @@ const program = new Command()
   .option('--split-min-keys <n>', 'no split leaves a half with fewer keys (default 100)')
   .option('--split-load-qps <n>', 'split a cell by load above this many weighted ops/s, sustained 10 s (default 3000)')
   .option('--merge-cooldown-ms <n>', 'wait this long after a split before merging small neighbours automatically (default 600000)')
+  .option('--placement-interval-ms <ms>', 'how often the meta leader plans replica moves and drains (0 = off; default 5000)')
+  .option('--dead-node-timeout-ms <ms>', 're-create the replicas of a node silent this long, in its AZ (default 30000)')
+  .option('--placement-max-moves <n>', 'replica moves running at once, fleet-wide (default 1)')
+  .option('--placement-move-cooldown-ms <ms>', 'no balance move of a cell moved less than this ago (default 60000)')
   .option('--otlp-endpoint <url>', 'OTLP/HTTP base URL for traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none = off)')
   .option('--trace-sample-ratio <r>', 'share of new traces sampled, 0..1')
   .parse();
@@ -56,6 +60,10 @@ async function main(): Promise<void> {
     splitMinKeys: num(o['splitMinKeys']),
     splitLoadQps: num(o['splitLoadQps']),
     mergeCooldownMs: num(o['mergeCooldownMs']),
+    placementIntervalMs: num(o['placementIntervalMs']),
+    deadNodeTimeoutMs: num(o['deadNodeTimeoutMs']),
+    placementMaxMoves: num(o['placementMaxMoves']),
+    placementMoveCooldownMs: num(o['placementMoveCooldownMs']),
     otlpEndpoint: o['otlpEndpoint'],
     traceSampleRatio: num(o['traceSampleRatio']),
   });

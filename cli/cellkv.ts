@@ -14,6 +14,7 @@ import { reportFailure, runCanaryProcess } from '../canary/main.js';
 import { addCanaryOptions, canaryToken, CANARY_TENANT, type CanaryCliOptions } from '../canary/options.js';
 import { registerBackupCommands } from './backup.js';
 import { registerCellsCommands } from './cells.js';
+import { registerNodesCommands } from './nodes.js';
 import { BackupError } from '../cell/backup/errors.js';
 
 interface Endpoints {
@@ -103,7 +104,7 @@ function readStdin(): Promise<Uint8Array> {
 
 const program = new Command()
   .name('cellkv')
-  .description('cellkv admin CLI: dev tokens, cluster status, tenants, cells and splits, and key access through the gateway')
+  .description('cellkv admin CLI: dev tokens, cluster status, tenants, cells and splits, nodes and drains, and key access through the gateway')
   .showHelpAfterError()
   .addOption(new Option('--dir <dir>', 'the local `npm start` directory (endpoints, dev key)').default('./.cellkv'));
 
@@ -345,6 +346,13 @@ program.addCommand(
     }),
 );
 registerCellsCommands(program, {
+  natsOption: natsOpt,
+  jsonOption: jsonOpt,
+  withAdmin: (cmd, fn) => withAdmin(common(cmd), fn),
+  json: (cmd) => common(cmd).json === true,
+  print: out,
+});
+registerNodesCommands(program, {
   natsOption: natsOpt,
   jsonOption: jsonOpt,
   withAdmin: (cmd, fn) => withAdmin(common(cmd), fn),

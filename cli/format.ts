@@ -53,7 +53,13 @@ export function renderStatus(r: StatusReport, now = Date.now()): string {
   const cellRows: string[][] = [];
   for (const id of cellIds) {
     const desc = d.cells.find((c) => c.id === id);
-    const replicas = desc ? desc.replicas.map((x) => ({ node: x.node, az: x.az, kind: x.role })) : d.nodes.map((n) => ({ node: n.id, az: n.az, kind: 'voter' as const }));
+    // The meta cell has no descriptor: its replicas are the nodes reporting one (all, if none answered).
+    const metaHosts = d.nodes.filter((n) => {
+      const st = r.nodes[n.id];
+      return st !== undefined && !('error' in st) && st.cells.some((c) => c.cell === id);
+    });
+    const hosts = metaHosts.length > 0 ? metaHosts : d.nodes;
+    const replicas = desc ? desc.replicas.map((x) => ({ node: x.node, az: x.az, kind: x.role })) : hosts.map((n) => ({ node: n.id, az: n.az, kind: 'voter' as const }));
     replicas.forEach((rep, i) => {
       const st = r.nodes[rep.node];
       const reachable = st !== undefined && !('error' in st);

@@ -5,9 +5,12 @@
 // (default ./.cellkv): node LevelDB data, NATS configs, the dev signing key, logs. With
 // --canary it also runs the linearizability canary (canary/) against the gateway, as tenant
 // cellkv-canary, and prints its /metrics URL; it stops first, so it can delete its keys.
+// With --nodes 6 (any count from 3 to 12) nodes beyond the first three cycle through the AZs
+// (n4/az1, n5/az2, n6/az3) and start empty: the meta leader's placement driver balances
+// replicas onto them (README, "The fleet").
 //
 //   tsx scripts/start.ts [--dir ./.cellkv] [--port 8080] [--nats-ports 4222,4223,4224]
-//                        [--cluster-ports 6222,6223,6224] [--no-install] [--canary]
+//                        [--cluster-ports 6222,6223,6224] [--nodes 3] [--no-install] [--canary]
 
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -27,16 +30,17 @@ const TOKEN_TTL_S = 30 * 24 * 3600;
 
 const opts = new Command()
   .name('cellkv-start')
-  .description('run a local three-AZ cellkv cluster (3 nats-servers, 3 cell nodes, 1 gateway)')
+  .description('run a local three-AZ cellkv cluster (3 nats-servers, 3 cell nodes or --nodes N, 1 gateway)')
   .option('--dir <dir>', 'data directory (node data, keys, logs)', './.cellkv')
   .option('--port <port>', 'gateway HTTP port', '8080')
   .option('--nats-ports <a,b,c>', 'NATS client ports for az1,az2,az3 (default 4222,4223,4224, or free ports when taken)')
   .option('--cluster-ports <a,b,c>', 'NATS route ports for az1,az2,az3 (default 6222,6223,6224, or free ports when taken)')
+  .option('--nodes <n>', 'cell nodes, 3 to 12, cycling through az1..az3; beyond the first three they start empty', '3')
   .option('--no-install', 'never try to install nats-server (print how instead)')
   .option('--log-level <level>', 'log level of nodes and gateway (logs go to <dir>/logs/)', 'info')
   .option('--canary', `also run the linearizability canary against the gateway (tenant "${CANARY_TENANT}"); prints its /metrics URL`)
   .parse()
-  .opts<{ dir: string; port: string; natsPorts?: string; clusterPorts?: string; install: boolean; logLevel: string; canary?: boolean }>();
+  .opts<{ dir: string; port: string; nodes: string; natsPorts?: string; clusterPorts?: string; install: boolean; logLevel: string; canary?: boolean }>();
 
 const t0 = performance.now();
 // stdout may be a pipe that closes under us (terminal gone): never crash on that.
@@ -144,7 +148,10 @@ async function main(): Promise<void> {
   const clusterPorts = await choosePorts(explicitCluster, [6222, 6223, 6224], 'NATS cluster');
   for (const n of [...client.notes, ...clusterPorts.notes]) step(`note: port ${n}`);
   // NATS configs in <dir>/nats/<az>/, logs in <dir>/logs/, node data in <dir>/nodes/<id>.
+  const nodeCount = Number(opts.nodes);
+  if (!Number.isInteger(nodeCount) || nodeCount < 3 || nodeCount > 12) throw new SetupError('INVALID_ARGUMENT', `--nodes must be a whole number from 3 to 12, got "${opts.nodes}"`);
   const cluster = await LocalCluster.create({
+    nodes: nodeCount,
     dir,
     removeDir: false,
     dataDir: join(dir, 'nodes'),
@@ -176,10 +183,17 @@ async function main(): Promise<void> {
   step(`dev signing key ${keys.created ? 'created' : 'loaded'}: ${keys.jwksFile}`);
 
   await cluster.startNodes();
-  const fresh = cluster.nodes.filter((n) => n.bootstrapped).map((n) => n.id);
+  // Only the first node of each AZ bootstraps; the others start empty (or reopen their data).
+  const founders = cluster.nodes.slice(0, 3);
+  const fresh = founders.filter((n) => n.bootstrapped).map((n) => n.id);
   const metrics = cluster.nodes.map((n) => `${n.id}/${n.az} ${n.metricsUrl}`);
-  const how = fresh.length === cluster.nodes.length ? 'bootstrapped a new cluster' : fresh.length === 0 ? 'reopened existing data' : `bootstrapped ${fresh.join(',')}, reopened the rest`;
+  const how = fresh.length === founders.length ? 'bootstrapped a new cluster' : fresh.length === 0 ? 'reopened existing data' : `bootstrapped ${fresh.join(',')}, reopened the rest`;
   step(`cell nodes up (${how}): ${metrics.join(', ')}`);
+  const extra = cluster.nodes.slice(3);
+  if (extra.length > 0) {
+    const empty = extra.filter((n) => n.bootstrapped).map((n) => `${n.id}/${n.az}`);
+    step(`${cluster.nodes.length} nodes, ${[...new Set(cluster.nodes.map((n) => n.az))].length} AZs; ${empty.length > 0 ? `${empty.join(' ')} started empty: ` : ''}the placement driver balances replicas onto the extra nodes, one move at a time (npx cellkv nodes)`);
+  }
 
   const admin = await AdminClient.connect(allUrls);
   try {
@@ -244,7 +258,7 @@ async function main(): Promise<void> {
     `  curl -sS ${auth} ${base}/v1/kv/hello`,
     `  curl -sS ${auth} '${base}/v1/scan?prefix=he'`,
     '',
-    'Admin CLI: npx cellkv status | npx cellkv tenants list | npx cellkv get hello | npx cellkv --help',
+    'Admin CLI: npx cellkv status | npx cellkv nodes | npx cellkv tenants list | npx cellkv get hello | npx cellkv --help',
     '',
     `cellkv ready gateway=${gatewayUrl ?? 'none'} nats=${allUrls.join(',')}${canaryMetrics ? ` canary=${canaryMetrics}` : ''}`,
     'Press Ctrl-C to stop everything.',

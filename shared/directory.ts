@@ -22,6 +22,8 @@ export interface NodeRecord {
   readonly id: string;
   readonly az: string;
   readonly lastHeartbeatMs: number;
+  /** Being emptied by the placement driver (`cellkv nodes drain`); absent = false. */
+  readonly draining?: boolean;
 }
 
 export interface Directory {

@@ -4,7 +4,8 @@
 
 import { createHash } from 'node:crypto';
 import { KvError } from '../../shared/errors.js';
-import { bytesOfHex } from '../../shared/directory.js';
+import { META_CELL_ID, bytesOfHex, type DirectoryView } from '../../shared/directory.js';
+import { replicaSize } from './placement-driver.js';
 import { namespacedKey } from '../../shared/keys.js';
 import { dataRange, usageRange } from '../storage/records.js';
 import type { NodeDb } from '../storage/node-db.js';
@@ -19,7 +20,9 @@ import type { CellStats } from './rebalancer.js';
 export interface AdminHost extends BackupHost {
   readonly cfg: Pick<NodeConfig, 'nodeId' | 'az'>;
   readonly db: Pick<NodeDb, 'kv' | 'pinnedView'>;
-  readonly meta: Pick<MetaState, 'tenantList'> | null;
+  readonly meta: Pick<MetaState, 'tenantList' | 'directory'> | null;
+  /** The directory this node serves (its meta replica's; no cells without one). */
+  directoryView(): DirectoryView;
   /** Lets the Raft loop run soon (after a leader transfer). */
   schedulePump(): void;
   /** Proposes a meta command on the meta leader; see CellNode.proposeMeta. */
@@ -63,7 +66,17 @@ export class AdminApi {
         // Validated here so a malformed command never enters the meta log.
         const parsed = MetaCommandSchema.safeParse(JSON.parse(req.json));
         if (!parsed.success) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: parsed.error.message });
-        await this.host.proposeMeta(req.json);
+        const cmd = parsed.data;
+        if (cmd.op === 'drain' && this.host.meta && !this.host.meta.directory().nodes.some((n) => n.id === cmd.node)) {
+          return enc({ ok: false, code: 'NOT_FOUND', message: `node ${cmd.node} is not in the directory` });
+        }
+        try {
+          await this.host.proposeMeta(req.json);
+        } catch (e) {
+          // Names the leader, so a node without a meta replica (meta-link.ts) finds it in one more hop.
+          if (e instanceof KvError && e.code === 'NOT_LEADER') return enc({ ok: false, code: e.code, message: e.message, leader: this.host.replicas.get(META_CELL_ID)?.raft.status().leader ?? null });
+          throw e;
+        }
         return enc({ ok: true });
       }
       if (req.op === 'digest' && req.cell) {
@@ -71,6 +84,9 @@ export class AdminApi {
       }
       if (req.op === 'usage') {
         return enc({ ok: true, node: this.host.cfg.nodeId, ...(await usageReport(this.host.replicas.values(), req)) });
+      }
+      if (req.op === 'directory') {
+        return enc({ ok: true, directory: this.host.directoryView() });
       }
       if (req.op === 'tenants') {
         return enc({ ok: true, tenants: this.host.meta?.tenantList() ?? [] });
@@ -88,6 +104,7 @@ export class AdminApi {
             // What the state machine applied (the core's `applied` counts entries handed out).
             dataApplied: r.data.applied.index,
             frozen: r.frozen,
+            ...replicaSize(r),
           })),
         });
       }
@@ -111,7 +128,7 @@ export class AdminApi {
         this.host.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer, split, merge, cellStats or backupSnapshot/backupLog/backupChunk/backupEnd' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, directory, status, tenants, usage, digest, transfer, split, merge, cellStats or backupSnapshot/backupLog/backupChunk/backupEnd' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
       const hint = e instanceof KvError && typeof e.details['leaderHint'] === 'string' ? { leaderHint: e.details['leaderHint'] } : {};

@@ -54,6 +54,16 @@ export const NodeConfigSchema = z.object({
    * delay, the rate limit and the load-split cool-down scale with it; see rebalanceConfigFor).
    */
   mergeCooldownMs: z.number().int().min(0).default(10 * 60_000),
+  /**
+   * Fleet placement (cell/placement/README.md, "Placement"): the meta leader plans replica moves
+   * and leadership transfers every placementIntervalMs (0 = off); a node silent for
+   * deadNodeTimeoutMs has its replicas re-created elsewhere in its AZ; at most placementMaxMoves
+   * moves run at once; a cell moved for balance is not moved again within placementMoveCooldownMs.
+   */
+  placementIntervalMs: z.number().int().min(0).default(5000),
+  deadNodeTimeoutMs: z.number().int().min(1000).default(30_000),
+  placementMaxMoves: z.number().int().min(1).max(16).default(1),
+  placementMoveCooldownMs: z.number().int().min(0).default(60_000),
   /** Test-only failpoints, e.g. "beforeApply=panic" (inert unless set). */
   failpoints: z.string().default(''),
   /**

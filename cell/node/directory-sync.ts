@@ -3,12 +3,13 @@
 // it publishes after a split and re-publishes whenever the directory is behind them.
 
 import { KvError } from '../../shared/errors.js';
-import { FIRST_DATA_CELL_ID, META_CELL_ID, type CellDescriptor } from '../../shared/directory.js';
+import { FIRST_DATA_CELL_ID, META_CELL_ID, type CellDescriptor, type Directory } from '../../shared/directory.js';
 import type { NodeClock } from './clock.js';
 import type { NodeConfig } from './config.js';
 import type { MetaState } from './meta.js';
 import type { NodeTransportPort } from './ports.js';
 import type { Replica } from './replica.js';
+import { MetaLink } from './meta-link.js';
 
 export interface DirectoryHost {
   readonly cfg: Pick<NodeConfig, 'nodeId' | 'az' | 'bootstrap'>;
@@ -27,15 +28,33 @@ const HEARTBEAT = ':heartbeat';
 
 export class DirectorySync {
   private readonly publishing = new Set<string>();
+  /** The meta cell for a node without a replica of it (meta-link.ts). */
+  readonly metaLink: MetaLink;
 
-  constructor(private readonly host: DirectoryHost) {}
+  constructor(private readonly host: DirectoryHost) {
+    this.metaLink = new MetaLink(host);
+  }
 
-  /** Every 2 s: liveness (a fresh directory is initialized by reconcile). */
+  /**
+   * Every 2 s: liveness (a fresh directory is initialized by reconcile). A node without a meta
+   * replica sends it to the meta leader, and refreshes its copy of the directory with it.
+   */
   heartbeat(): void {
     const h = this.host;
     const metaReplica = h.replicas.get(META_CELL_ID);
-    if (!metaReplica) return;
+    if (!metaReplica) {
+      void this.metaLink
+        .propose(this.heartbeatCommand())
+        .then(() => this.metaLink.fetchDirectory())
+        .catch(() => undefined);
+      return;
+    }
     void this.proposeAnywhere(this.heartbeatCommand()).catch(() => undefined);
+  }
+
+  /** The directory as this node knows it: its meta replica's, else the copy fetched from one. */
+  knownDirectory(): Directory | null {
+    return this.host.meta?.directory() ?? this.metaLink.directory();
   }
 
   /** Writes these cells' descriptors into the directory (the meta cell keeps the newest epoch). */
@@ -43,7 +62,7 @@ export class DirectorySync {
     const h = this.host;
     // Where each node is: the registry, the replicas already in the directory, and this node's
     // bootstrap list (a fresh directory may not have its node records yet).
-    const dir = h.meta?.directory();
+    const dir = this.knownDirectory();
     const azOf = new Map<string, string>(h.cfg.bootstrap.map((n) => [n.id, n.az] as const));
     for (const c of dir?.cells ?? []) for (const rep of c.replicas) if (rep.az !== 'unknown') azOf.set(rep.node, rep.az);
     for (const n of dir?.nodes ?? []) azOf.set(n.id, n.az);
@@ -110,8 +129,9 @@ export class DirectorySync {
   private async proposeAnywhere(json: string): Promise<void> {
     const h = this.host;
     const metaReplica = h.replicas.get(META_CELL_ID);
-    if (metaReplica?.isLeader) return h.proposeMeta(json);
-    const leader = metaReplica?.raft.status().leader;
+    if (!metaReplica) return this.metaLink.propose(json);
+    if (metaReplica.isLeader) return h.proposeMeta(json);
+    const leader = metaReplica.raft.status().leader;
     const transport = h.transport();
     if (!leader || !transport) throw new KvError('UNAVAILABLE', 'no meta leader known');
     await transport.requestAdmin(leader, new TextEncoder().encode(JSON.stringify({ op: 'meta', json })), META_FORWARD_TIMEOUT_MS);

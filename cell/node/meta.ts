@@ -31,6 +31,8 @@ export const MetaCommandSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('deleteTenant'), id: z.string() }),
   z.object({ op: z.literal('init'), cells: z.array(Cell), nodes: z.array(z.object({ id: z.string(), az: z.string() })) }),
   z.object({ op: z.literal('heartbeat'), node: z.string(), az: z.string(), atMs: z.number() }),
+  /** Marks a known node draining (its replicas and leaderships move away) or not. */
+  z.object({ op: z.literal('drain'), node: z.string(), draining: z.boolean() }),
   /**
    * Cell descriptors from the cells themselves (after a split or merge): each replaces an older
    * epoch of its id. `retire` removes merged-away cells up to an epoch, for good.
@@ -124,9 +126,19 @@ export class MetaState {
         ops.push({ type: 'put', key: metaDocKey(this.cellId, 'cells'), value: encoder.encode(JSON.stringify(this.cells)) });
         return;
       }
-      case 'heartbeat':
-        this.putNode({ id: cmd.node, az: cmd.az, lastHeartbeatMs: cmd.atMs }, ops);
+      case 'heartbeat': {
+        // A heartbeat keeps what the operator set (draining).
+        const prev = this.nodes.get(cmd.node);
+        this.putNode({ ...prev, id: cmd.node, az: cmd.az, lastHeartbeatMs: cmd.atMs }, ops);
         return;
+      }
+      case 'drain': {
+        const prev = this.nodes.get(cmd.node);
+        if (!prev) return; // validated before proposal (admin-api.ts); an unknown node stays unknown
+        const { draining: _was, ...rest } = prev;
+        this.putNode(cmd.draining ? { ...rest, draining: true } : rest, ops);
+        return;
+      }
       case 'putTenant':
         this.tenants.set(cmd.tenant.id, cmd.tenant);
         ops.push({ type: 'put', key: metaDocKey(this.cellId, `tenant/${cmd.tenant.id}`), value: encoder.encode(JSON.stringify(cmd.tenant)) });

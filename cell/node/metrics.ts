@@ -55,6 +55,7 @@ export class NodeMetrics {
   readonly snapshotSends = new Counter({ name: 'cellkv_snapshot_chunks_sent_total', help: 'Snapshot chunks sent', registers: [this.registry] });
   readonly snapshotInstalls = new Counter({ name: 'cellkv_snapshots_installed_total', help: 'Snapshots installed', registers: [this.registry] });
   readonly leaderTransfers = new Counter({ name: 'cellkv_leader_balance_transfers_total', help: 'Leaderships this node handed to a voter leading fewer data cells (leader balance)', registers: [this.registry] });
+  readonly placementDecisions = new Counter({ name: 'cellkv_placement_decisions_total', help: 'Placement decisions the meta leader carried out, by kind (move, transfer-leader) and reason', labelNames: ['kind', 'reason'], registers: [this.registry] });
   readonly autoSplits = new Counter({ name: 'cellkv_cell_auto_splits_total', help: 'Automatic splits this node proposed as a cell leader, by reason (size, load)', labelNames: ['reason'], registers: [this.registry] });
   readonly splitSeconds = new Histogram({ name: 'cellkv_cell_split_seconds', help: 'Time a replica spent applying a split entry (its records written, the new cell opened)', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
   readonly merges = new Counter({ name: 'cellkv_cell_merges_total', help: 'Cell merges this node applied (one per replica of the absorbing cell)', registers: [this.registry] });

@@ -12,6 +12,7 @@ import { replicaRecordDeletes } from './replica-retire.js';
 import { bootstrapReplicas, openReplicaFromDisk, type ReplicaFactoryHost } from './replica-factory.js';
 import { DirectorySync } from './directory-sync.js';
 import { Rebalancer, rebalanceConfigFor, type CellStats } from './rebalancer.js';
+import { PlacementDriver, placementConfigFor } from './placement-driver.js';
 import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
 import { randomUUID } from 'node:crypto';
@@ -66,6 +67,7 @@ export class CellNode {
   private readonly mergeApplier: MergeApplier;
   readonly merger: CellMerger;
   private readonly rebalancer: Rebalancer | null;
+  private readonly placement: PlacementDriver | null;
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -155,8 +157,29 @@ export class CellNode {
               requestSplit: (cellId, key) => this.splitter.requestSplit(cellId, key),
               requestMerge: (left, right) => this.merger.requestMerge(left, right),
               observeRemote: (cellId, leader) => this.observeRemote(cellId, leader),
+              isDraining: (id) => this.directorySync.knownDirectory()?.nodes.find((n) => n.id === id)?.draining === true,
             },
             rebalanceConfigFor(cfg),
+          )
+        : null;
+    // Fleet placement: runs everywhere, acts only while this node leads the meta cell.
+    this.placement =
+      cfg.placementIntervalMs > 0
+        ? new PlacementDriver(
+            {
+              nodeId: cfg.nodeId,
+              clock: deps.clock,
+              log,
+              decisions: metrics.placementDecisions,
+              isMetaLeader: () => this.replicas.get(META_CELL_ID)?.isLeader === true,
+              directory: () => this.meta?.directory() ?? null,
+              requestAdmin: async (to, body, timeoutMs) => {
+                if (!this.transport) throw new KvError('UNAVAILABLE', 'not connected');
+                const reply = await this.transport.requestAdmin(to, new TextEncoder().encode(JSON.stringify(body)), timeoutMs);
+                return JSON.parse(new TextDecoder().decode(reply)) as Record<string, unknown>;
+              },
+            },
+            placementConfigFor(cfg),
           )
         : null;
     metrics.attach(nodeMetricsSource(this));
@@ -222,7 +245,7 @@ export class CellNode {
     node.transport = await deps.connect({
       onRaft: (data) => node.onRaftEnvelope(data),
       onRequest: (data, reply) => node.requests.handle(data, reply),
-      onDirectory: (reply) => reply(new TextEncoder().encode(JSON.stringify(node.directoryView()))),
+      onDirectory: (reply) => node.serveDirectory(reply),
       onAdmin: (data, reply) => void node.requests.admin(data).then(reply),
     });
     const clock = deps.clock;
@@ -236,6 +259,8 @@ export class CellNode {
     ];
     const rebalancer = node.rebalancer;
     if (rebalancer !== null) node.timers.push(clock.every(cfg.rebalanceIntervalMs, () => void rebalancer.tick()));
+    const placement = node.placement;
+    if (placement !== null) node.timers.push(clock.every(cfg.placementIntervalMs, () => void placement.tick()));
     node.schedulePump();
     log.info({ node: cfg.nodeId, az: cfg.az, cells: [...node.replicas.keys()] }, 'cell node started');
     return node;
@@ -489,6 +514,17 @@ export class CellNode {
       if (l) leaders[r.cellId] = l;
     }
     return { ...dir, leaders, servedBy: this.cfg.nodeId };
+  }
+
+  /** A `cellkv.dir` lookup: from the meta replica here, else fetched from a node that has one. */
+  private serveDirectory(reply: (bytes: Uint8Array) => void): void {
+    const send = (v: unknown) => reply(new TextEncoder().encode(JSON.stringify(v)));
+    if (this.meta) return send(this.directoryView());
+    void this.directorySync.metaLink
+      .fetchDirectory()
+      .then((view) => send(view))
+      // No directory to give: an empty one, which clients retry elsewhere (as before an init).
+      .catch(() => send(this.directoryView()));
   }
 
   /** Proposes a meta command if this node leads the meta cell (fire and forget). */

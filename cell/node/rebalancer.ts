@@ -63,6 +63,8 @@ export interface RebalanceHost {
   flushAll(sync: boolean): Promise<void>;
   schedulePump(): void;
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }>;
+  /** A node being drained (directory node record): never handed a leadership. */
+  isDraining?(nodeId: string): boolean;
   requestMerge(left: string, right: string): Promise<{ cell: string; absorbed: string }>;
   /** The right neighbour's observation from its leader (admin `cellStats`); null if unknown. */
   observeRemote(cellId: string, leader: string): Promise<CellStats | null>;
@@ -220,7 +222,7 @@ export class Rebalancer {
     const mine = led.get(me) ?? 0;
     for (const r of cells) {
       if (!r.isLeader || r.raft.status().leader !== me) continue;
-      const target = r.conf.voters.filter((v) => v !== me).sort((a, b) => led.get(a)! - led.get(b)! || (a < b ? -1 : 1))[0];
+      const target = r.conf.voters.filter((v) => v !== me && this.host.isDraining?.(v) !== true).sort((a, b) => led.get(a)! - led.get(b)! || (a < b ? -1 : 1))[0];
       if (target === undefined || mine - led.get(target)! < LEADER_MARGIN) continue;
       r.raft.transferLeadership(target);
       this.host.metrics.leaderTransfers.inc();

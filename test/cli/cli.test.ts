@@ -127,6 +127,26 @@ describe('against a CellCluster', () => {
     assert.doesNotMatch(text.stdout, /acme/);
   });
 
+  test('nodes: list with AZ, liveness, counts; drain and undrain; an unknown node is NOT_FOUND', async () => {
+    const nats = ['--nats', cluster!.nats.url];
+    const list = await cli(['nodes', '--json', ...nats]);
+    assert.equal(list.code, 0, list.stderr);
+    const rows = JSON.parse(list.stdout) as { node: string; az: string; live: boolean; draining: boolean; replicas: number }[];
+    assert.deepEqual(rows.map((r) => [r.node, r.az, r.live, r.draining, r.replicas]), [['n1', 'az1', true, false, 2], ['n2', 'az2', true, false, 2], ['n3', 'az3', true, false, 2]]);
+    const drain = await cli(['nodes', 'drain', 'n2', ...nats]);
+    assert.equal(drain.code, 0, drain.stderr);
+    assert.match(drain.stdout, /^node n2 is draining/m);
+    const text = await cli(['nodes', ...nats]);
+    assert.match(text.stdout, /^n2\s+az2\s+yes\s+yes\s+2\s/m, text.stdout);
+    const [undrain, unknown, badSub] = await Promise.all([cli(['nodes', 'undrain', 'n2', ...nats]), cli(['nodes', 'drain', 'n9', ...nats]), cli(['nodes', 'evict', ...nats])]);
+    assert.equal(undrain.code, 0, undrain.stderr);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^cellkv: NOT_FOUND: node n9 is not in the directory/m);
+    assert.match(badSub.stderr, /unknown command "nodes evict"/);
+    const after = JSON.parse((await cli(['nodes', '--json', ...nats])).stdout) as { node: string; draining: boolean }[];
+    assert.ok(after.every((r) => !r.draining), JSON.stringify(after));
+  });
+
   // Before the node kill below: the split needs the cell's leader and a majority.
   describe('cells', () => {
     interface CellsJson {

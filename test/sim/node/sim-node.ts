@@ -56,6 +56,8 @@ export function simNodeConfig(id: string, az: string, bootstrap: readonly SimNod
     expiryScanMs: 400,
     dedupeRetentionMs: 60_000,
     maxPendingOps: 2000,
+    // Fleet placement is not simulated: its status requests would change every seed's trace.
+    placementIntervalMs: 0,
   });
 }
 
