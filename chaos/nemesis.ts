@@ -117,6 +117,23 @@ export class Nemesis {
     await this.c.killNode(id);
   }
 
+  /** The live data cells in key order, as the running nodes report them (frozen ones left out). */
+  private async dataCells(): Promise<{ cell: string; start: string; end: string | null }[]> {
+    const byId = new Map<string, { cell: string; start: string; end: string | null; epoch: number }>();
+    for (const id of NODE_IDS) {
+      if (!this.c.isUp(id)) continue;
+      for (const c of (await this.c.status(id, 1500)) ?? []) {
+        const x = c as typeof c & { frozen?: boolean; epoch?: number };
+        if (x.cell === 'meta' || x.frozen === true || x.start === undefined) continue;
+        const seen = byId.get(x.cell);
+        if (!seen || (x.epoch ?? 0) > seen.epoch) byId.set(x.cell, { cell: x.cell, start: x.start, end: x.end ?? null, epoch: x.epoch ?? 0 });
+      }
+    }
+    const sorted = [...byId.values()].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    // Only pairs that meet: a lagging report could show an overlap or a gap.
+    return sorted.filter((c, i) => i === 0 || sorted[i - 1]!.end === c.start || (i + 1 < sorted.length && c.end === sorted[i + 1]!.start));
+  }
+
   private async cellStatus(id: string) {
     return (await this.c.status(id))?.find((x) => x.cell === CELL) ?? null;
   }
@@ -252,6 +269,39 @@ export class Nemesis {
         const to = followers[s.pick % followers.length]!;
         rec.notes.push(`${from} -> ${to}`);
         await this.makeLeader(to, rec);
+        return;
+      }
+      case 'merge': {
+        let cells = await this.dataCells();
+        if (cells.length < 2) {
+          await this.inject({ kind: 'split', pick: s.pick }, rec);
+          cells = await this.dataCells();
+        }
+        if (cells.length < 2) {
+          rec.notes.push('one data cell and the split did not happen; skipped');
+          return;
+        }
+        const i = s.pick % (cells.length - 1);
+        const [left, right] = [cells[i]!, cells[i + 1]!];
+        if (left.end !== right.start) {
+          rec.notes.push(`cells ${left.cell} and ${right.cell} do not meet in the nodes' reports; skipped`);
+          return;
+        }
+        const node = NODE_IDS[s.pick % NODE_IDS.length]!;
+        const t0 = this.o.now();
+        type MergeReply = { ok: boolean; freezeIndex?: number; commitIndex?: number; code?: string; message?: string };
+        let reply: MergeReply = { ok: false };
+        // A node may not host a just-split cell yet (it applies the split a moment later).
+        for (let attempt = 0; attempt < 10; attempt++) {
+          reply = await this.c.adminRequest<MergeReply>(node, { op: 'merge', left: left.cell, right: right.cell }, 30_000).catch((e: Error) => ({ ok: false, message: e.message }));
+          if (reply.ok || reply.code !== 'NOT_FOUND') break;
+          await sleep(300);
+        }
+        rec.notes.push(
+          reply.ok
+            ? `merged ${right.cell} into ${left.cell} on ${node} in ${Math.round(this.o.now() - t0)} ms (freeze ${reply.freezeIndex}, commit ${reply.commitIndex})`
+            : `merge of ${right.cell} into ${left.cell} refused or given up: ${reply.message ?? ''}`,
+        );
         return;
       }
       case 'split': {

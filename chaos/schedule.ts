@@ -7,7 +7,7 @@
 
 import { Rng } from './rng.js';
 
-export const FAULT_KINDS = ['kill', 'pause', 'partition', 'delay', 'failpoint', 'transfer', 'snapshot', 'split'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'partition', 'delay', 'failpoint', 'transfer', 'snapshot', 'split', 'merge'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Resolved at run time: the data cell's leader, or follower number `pick` (mod the followers). */
@@ -58,6 +58,8 @@ export type FaultSpec =
   | { readonly kind: 'transfer'; readonly pick: number }
   /** Splits the cell that owns workload key #pick at that key (through the admin API, on its leader). */
   | { readonly kind: 'split'; readonly pick: number }
+  /** Merges neighbouring data cells number `pick` and the next (splitting at key#pick first when there is one cell). */
+  | { readonly kind: 'merge'; readonly pick: number }
   | {
       readonly kind: 'snapshot';
       readonly pick: number;
@@ -111,6 +113,8 @@ export function estimateMs(s: FaultSpec): number {
       return 800;
     case 'split':
       return 1500;
+    case 'merge':
+      return 3000;
     case 'snapshot':
       return restart * 2 + 3000 + s.killAfterMs;
   }
@@ -152,6 +156,7 @@ function makeSpec(kind: FaultKind, rng: Rng): FaultSpec {
     case 'transfer':
       return { kind, pick: rng.int(2) };
     case 'split':
+    case 'merge':
       return { kind, pick: rng.int(1 << 16) };
     case 'snapshot':
       return { kind, pick: rng.int(2), sleepInInstall: rng.chance(0.6), killAfterMs: rng.range(150, 900) };
@@ -221,6 +226,8 @@ export function describeSpec(s: FaultSpec): string {
       return `leader transfer to follower#${s.pick}`;
     case 'split':
       return `split the cell of workload key#${s.pick} at that key`;
+    case 'merge':
+      return `merge neighbouring data cells #${s.pick} and the next (split at key#${s.pick} first if there is one cell)`;
     case 'snapshot':
       return `follower#${s.pick} down until it needs a snapshot, killed ${s.killAfterMs} ms into its restart${s.sleepInInstall ? ' (install slowed by a failpoint)' : ''}`;
   }
