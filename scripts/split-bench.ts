@@ -1,4 +1,4 @@
-// `npm run bench:split -- [--keys 20000] [--writers 16] [--runs 3]`
+// `npm run bench:split -- [--keys 20000] [--writers 16] [--runs 3]`: a split, then a merge back
 //
 // What a split costs the clients, on a fresh local cluster (one nats-server, three nodes,
 // LevelDB in a temp dir) per run: loads --keys keys over the whole range, starts --writers
@@ -8,7 +8,9 @@
 //   - directory time: until the directory lists both halves;
 //   - the longest stretch without a successful write to the moved half around the split,
 //     and the worst single write latency (the client retries NOT_LEADER / WRONG_RANGE inside);
-//   - write throughput on the moved half before and after the split.
+//   - write throughput on the moved half before and after the split;
+// then merges the new cell back into the first one under the same writers and measures the
+// merge the same way (admin request, directory, longest write gap, writes/s after).
 // Medians over the runs; progress on stderr, results on stdout.
 
 import { Command } from 'commander';
@@ -46,6 +48,29 @@ interface RunResult {
   before: number;
   after: number;
   failed: number;
+  mergeMs: number;
+  mergeDirectoryMs: number;
+  mergeGapMs: number;
+  afterMerge: number;
+}
+
+/** The longest stretch between acknowledged writes in [from, to). */
+function longestGap(sorted: readonly number[], from: number, to: number): number {
+  let gap = 0;
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]! < from || sorted[i - 1]! >= to) continue;
+    gap = Math.max(gap, sorted[i]! - sorted[i - 1]!);
+  }
+  return gap;
+}
+
+/** Polls the directory until `done` holds; ms since `t0`, NaN after 10 s. */
+async function directoryTime(c: CellCluster, t0: number, done: (d: Awaited<ReturnType<CellCluster['client']['directory']>>) => boolean): Promise<number> {
+  while (performance.now() - t0 < 10_000) {
+    if (done(await c.client.directory(true))) return performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return NaN;
 }
 
 function median(xs: number[]): number {
@@ -101,28 +126,33 @@ async function oneRun(run: number): Promise<RunResult> {
     );
     const splitMs = performance.now() - splitAt;
     if (!reply.ok) throw new Error(`split refused: ${reply.message ?? ''}`);
-    let directoryMs = NaN;
-    while (performance.now() - splitAt < 10_000) {
-      const d = await c.client.directory(true);
-      if (d.cells.some((x) => x.id === reply.right)) {
-        directoryMs = performance.now() - splitAt;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const directoryMs = await directoryTime(c, splitAt, (d) => d.cells.some((x) => x.id === reply.right));
+    await new Promise((r) => setTimeout(r, PHASE_MS));
+    // The merge of the new cell back into c1, under the same writers.
+    const mergeAt = performance.now();
+    const merged = await c.launcher.adminRequest<{ ok: boolean; message?: string }>(await c.leaderOf('c1'), { op: 'merge', left: 'c1', right: reply.right }, 40_000);
+    const mergeMs = performance.now() - mergeAt;
+    if (!merged.ok) throw new Error(`merge failed: ${merged.message ?? ''}`);
+    const mergeDirectoryMs = await directoryTime(c, mergeAt, (d) => !d.cells.some((x) => x.id === reply.right));
     await new Promise((r) => setTimeout(r, PHASE_MS));
     stop = true;
     await Promise.all(writers);
     completions.sort((a, b) => a - b);
-    let longestGap = 0;
-    for (let i = 1; i < completions.length; i++) {
-      if (completions[i]! < splitAt - 1000) continue;
-      longestGap = Math.max(longestGap, completions[i]! - completions[i - 1]!);
-    }
-    const before = completions.filter((t) => t < splitAt && t >= splitAt - PHASE_MS).length / (PHASE_MS / 1000);
-    const endAt = completions.at(-1) ?? splitAt;
-    const after = completions.filter((t) => t > endAt - PHASE_MS).length / (PHASE_MS / 1000);
-    return { splitMs, directoryMs, longestGapMs: longestGap, worstLatencyMs: worst, before, after, failed };
+    const rate = (from: number, to: number) => completions.filter((t) => t >= from && t < to).length / ((to - from) / 1000);
+    const endAt = completions.at(-1) ?? mergeAt;
+    return {
+      splitMs,
+      directoryMs,
+      longestGapMs: longestGap(completions, splitAt - 1000, mergeAt),
+      worstLatencyMs: worst,
+      before: rate(splitAt - PHASE_MS, splitAt),
+      after: rate(mergeAt - PHASE_MS, mergeAt),
+      failed,
+      mergeMs,
+      mergeDirectoryMs,
+      mergeGapMs: longestGap(completions, mergeAt - 1000, endAt + 1),
+      afterMerge: rate(endAt - PHASE_MS, endAt),
+    };
   } finally {
     await c.stop();
   }
@@ -135,7 +165,8 @@ for (let run = 1; run <= RUNS; run++) {
   results.push(r);
   ui.line(
     `run ${run}: split ${r.splitMs.toFixed(0)} ms, directory ${r.directoryMs.toFixed(0)} ms, longest write gap ${r.longestGapMs.toFixed(0)} ms, ` +
-      `worst write ${r.worstLatencyMs.toFixed(0)} ms, writes/s before ${r.before.toFixed(0)} after ${r.after.toFixed(0)}, failed ${r.failed}`,
+      `worst write ${r.worstLatencyMs.toFixed(0)} ms, writes/s before ${r.before.toFixed(0)} after ${r.after.toFixed(0)}, failed ${r.failed}; ` +
+      `merge ${r.mergeMs.toFixed(0)} ms, directory ${r.mergeDirectoryMs.toFixed(0)} ms, longest write gap ${r.mergeGapMs.toFixed(0)} ms, writes/s after ${r.afterMerge.toFixed(0)}`,
   );
 }
 const m = (f: (r: RunResult) => number) => median(results.map(f));
@@ -145,4 +176,8 @@ console.log(`  directory lists both halves after:          ${m((r) => r.director
 console.log(`  longest gap between acknowledged writes:    ${m((r) => r.longestGapMs).toFixed(0)} ms`);
 console.log(`  worst single write latency:                 ${m((r) => r.worstLatencyMs).toFixed(0)} ms`);
 console.log(`  writes/s on the moved half before / after:  ${m((r) => r.before).toFixed(0)} / ${m((r) => r.after).toFixed(0)} (ratio ${(m((r) => r.after) / m((r) => r.before)).toFixed(2)})`);
-console.log(`  failed writes:                              ${m((r) => r.failed)}`);
+console.log(`  failed writes (split and merge):            ${m((r) => r.failed)}`);
+console.log(`  merge back (admin request, freeze to commit): ${m((r) => r.mergeMs).toFixed(0)} ms`);
+console.log(`  directory without the merged cell after:    ${m((r) => r.mergeDirectoryMs).toFixed(0)} ms`);
+console.log(`  longest gap between writes around the merge: ${m((r) => r.mergeGapMs).toFixed(0)} ms`);
+console.log(`  writes/s on the range after the merge:      ${m((r) => r.afterMerge).toFixed(0)} (ratio to before the split ${(m((r) => r.afterMerge) / m((r) => r.before)).toFixed(2)})`);

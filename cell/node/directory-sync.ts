@@ -109,16 +109,27 @@ export class DirectorySync {
         .catch(() => undefined)
         .finally(() => this.publishing.delete(HEARTBEAT));
     }
+    // Cells merged into a cell hosted here that the directory still lists (a lost publication).
+    const retire: { id: string; epoch: number }[] = [];
+    const absorbing = new Set<Replica>();
+    for (const r of this.host.replicas.values()) {
+      if (r.frozen || r.absorbed.length === 0 || this.publishing.has(r.cellId)) continue;
+      for (const d of dir.cells) {
+        if (!r.absorbed.includes(d.id) || this.host.replicas.get(d.id)?.frozen === false) continue;
+        retire.push({ id: d.id, epoch: d.epoch });
+        absorbing.add(r);
+      }
+    }
     const stale = [...this.host.replicas.values()].filter((r) => {
       // A frozen cell is being merged away: the absorbing cell publishes the outcome.
       if (r.cellId === META_CELL_ID || r.frozen || this.publishing.has(r.cellId)) return false;
       const d = dir.cells.find((c) => c.id === r.cellId);
-      return d === undefined || d.epoch < r.epoch;
+      return d === undefined || d.epoch < r.epoch || absorbing.has(r);
     });
     if (stale.length === 0) return;
     // One publication in flight per cell: a slow meta leader must not collect a pile of them.
     for (const r of stale) this.publishing.add(r.cellId);
-    void this.publish(stale)
+    void this.publish(stale, retire)
       .catch(() => undefined)
       .finally(() => {
         for (const r of stale) this.publishing.delete(r.cellId);
