@@ -28,6 +28,7 @@ const program = new Command()
   .option('--split-size-bytes <n>', 'a size split cuts about this far from the start (default 96 MiB)')
   .option('--split-min-keys <n>', 'no split leaves a half with fewer keys (default 100)')
   .option('--split-load-qps <n>', 'split a cell by load above this many weighted ops/s, sustained 10 s (default 3000)')
+  .option('--snapshot-max-bytes-per-sec <n>', 'pace snapshot chunks sent to other nodes to this many bytes/s (default 64 MiB/s)')
   .option('--otlp-endpoint <url>', 'OTLP/HTTP base URL for traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none = off)')
   .option('--trace-sample-ratio <r>', 'share of new traces sampled, 0..1')
   .parse();
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
     splitSizeBytes: num(o['splitSizeBytes']),
     splitMinKeys: num(o['splitMinKeys']),
     splitLoadQps: num(o['splitLoadQps']),
+    snapshotMaxBytesPerSec: num(o['snapshotMaxBytesPerSec']),
     otlpEndpoint: o['otlpEndpoint'],
     traceSampleRatio: num(o['traceSampleRatio']),
   });

@@ -12,6 +12,7 @@ import { BackupAdmin, type BackupAdminRequest, type BackupHost } from './backup-
 import type { NodeConfig } from './config.js';
 import { MetaCommandSchema, type MetaState } from './meta.js';
 import { usageReport } from './usage-report.js';
+import type { MoveRequest, MoveResult, PrepareRequest } from './replica-mover.js';
 
 /** What the admin API needs from its node (CellNode provides it). */
 export interface AdminHost extends BackupHost {
@@ -24,6 +25,10 @@ export interface AdminHost extends BackupHost {
   proposeMeta(json: string): Promise<void>;
   /** Splits a cell this node leads at a namespaced key; see CellNode.requestSplit. */
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }>;
+  /** Moves a replica of a cell (replica-mover.ts); see CellNode.moveReplica. */
+  moveReplica(req: MoveRequest): Promise<MoveResult>;
+  /** A move's target prepares an empty replica; see CellNode.prepareReplica. */
+  prepareReplica(req: PrepareRequest): Promise<{ cell: string; replaced: boolean }>;
 }
 
 export class AdminApi {
@@ -38,7 +43,7 @@ export class AdminApi {
   async handle(data: Uint8Array): Promise<Uint8Array> {
     const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
     try {
-      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string; splitKey?: string; tenant?: string; key?: string };
+      const req = JSON.parse(new TextDecoder().decode(data)) as { op?: string; json?: string; cell?: string; to?: string; from?: string; splitKey?: string; tenant?: string; key?: string; resume?: boolean; forwarded?: boolean; start?: string; end?: string | null; epoch?: number };
       if (BackupAdmin.handles(req.op)) return enc(await this.backup.handle(req as BackupAdminRequest));
       if (req.op === 'meta' && typeof req.json === 'string') {
         // Validated here so a malformed command never enters the meta log.
@@ -72,15 +77,26 @@ export class AdminApi {
         else return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'split needs cell and splitKey (hex of a namespaced key) or tenant and key' });
         return enc({ ok: true, ...(await this.host.requestSplit(req.cell, splitKey)) });
       }
+      if (req.op === 'move') {
+        if (!req.cell || !req.from || !req.to) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'move needs cell, from and to (node ids)' });
+        return enc({ ok: true, ...(await this.host.moveReplica({ cell: req.cell, from: req.from, to: req.to, resume: req.resume === true, forwarded: req.forwarded === true })) });
+      }
+      if (req.op === 'prepareReplica') {
+        if (!req.cell || typeof req.start !== 'string' || (req.end !== null && typeof req.end !== 'string') || typeof req.epoch !== 'number') {
+          return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'prepareReplica needs cell, start, end (hex or null) and epoch' });
+        }
+        return enc({ ok: true, ...(await this.host.prepareReplica({ cell: req.cell, start: req.start, end: req.end, epoch: req.epoch })) });
+      }
       if (req.op === 'transfer' && req.cell && req.to) {
         this.host.replicas.get(req.cell)?.raft.transferLeadership(req.to);
         this.host.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer, split or backupSnapshot/backupLog/backupChunk/backupEnd' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, status, tenants, usage, digest, transfer, split, move, prepareReplica or backupSnapshot/backupLog/backupChunk/backupEnd' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
-      return enc({ ok: false, code, message: (e as Error).message });
+      // Details (leaderHint, a refusal's reason) go along: callers act on them.
+      return enc({ ok: false, code, message: (e as Error).message, ...(e instanceof KvError ? e.details : {}) });
     }
   }
 

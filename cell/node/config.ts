@@ -49,6 +49,8 @@ export const NodeConfigSchema = z.object({
   splitSizeBytes: z.number().int().min(8).default(96 * 1024 * 1024),
   splitMinKeys: z.number().int().min(1).default(100),
   splitLoadQps: z.number().min(1).default(3000),
+  /** Snapshot chunks sent to other nodes are paced to this many bytes per second (replica moves). */
+  snapshotMaxBytesPerSec: z.number().int().min(1024).default(64 * 1024 * 1024),
   /** Test-only failpoints, e.g. "beforeApply=panic" (inert unless set). */
   failpoints: z.string().default(''),
   /**

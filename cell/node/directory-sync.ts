@@ -39,12 +39,13 @@ export class DirectorySync {
   }
 
   /** Writes these cells' descriptors into the directory (the meta cell keeps the newest epoch). */
-  async publish(cells: readonly Replica[]): Promise<void> {
+  async publish(cells: readonly Replica[], azHints: ReadonlyMap<string, string> = new Map()): Promise<void> {
     const h = this.host;
     // Where each node is: the registry, the replicas already in the directory, and this node's
     // bootstrap list (a fresh directory may not have its node records yet).
     const dir = h.meta?.directory();
-    const azOf = new Map<string, string>(h.cfg.bootstrap.map((n) => [n.id, n.az] as const));
+    // (`azHints`: what a replica move learned from nodes the directory does not list yet.)
+    const azOf = new Map<string, string>([...azHints, ...h.cfg.bootstrap.map((n) => [n.id, n.az] as const)]);
     for (const c of dir?.cells ?? []) for (const rep of c.replicas) if (rep.az !== 'unknown') azOf.set(rep.node, rep.az);
     for (const n of dir?.nodes ?? []) azOf.set(n.id, n.az);
     const descriptors: CellDescriptor[] = cells.map((c) => ({

@@ -6,6 +6,8 @@
 import { maySendEarly, type Entry, type Ready } from '../raft/types.js';
 import type { OpResult } from '../../shared/cell-protocol.js';
 import { CellSplitter } from './split.js';
+import { ReplicaMover, type MoveRequest, type MoveResult, type PrepareRequest } from './replica-mover.js';
+import { ReplicaCollector } from './replica-gc.js';
 import { bootstrapReplicas, openReplicaFromDisk, type ReplicaFactoryHost } from './replica-factory.js';
 import { DirectorySync } from './directory-sync.js';
 import { Rebalancer, rebalanceConfigFor } from './rebalancer.js';
@@ -37,6 +39,8 @@ import { systemClock, type NodeClock, type TimerHandle } from './clock.js';
 
 /** How often a node checks that the directory knows its cells' current ranges. */
 const DIRECTORY_RECONCILE_MS = 500;
+/** How often replicas that heard no leader for a while check whether they were removed. */
+const REMOVAL_CHECK_MS = 3000;
 
 export class CellNode {
   readonly replicas = new Map<string, Replica>();
@@ -61,6 +65,8 @@ export class CellNode {
   private readonly directorySync: DirectorySync;
   private readonly splitter: CellSplitter;
   private readonly rebalancer: Rebalancer | null;
+  private readonly mover: ReplicaMover;
+  private readonly collector: ReplicaCollector;
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -87,7 +93,7 @@ export class CellNode {
       flushAll: (sync) => this.flushAll(sync),
       meta: () => this.meta,
     });
-    this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport, deps.clock);
+    this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport, deps.clock, cfg.snapshotMaxBytesPerSec);
     this.directorySync = new DirectorySync({
       cfg,
       clock: deps.clock,
@@ -98,6 +104,25 @@ export class CellNode {
       transport: () => this.transport,
       proposeMeta: (json) => this.proposeMeta(json),
       hexRange: (r) => this.hexRange(r),
+    });
+    this.collector = new ReplicaCollector({ cfg, clock: deps.clock, replicas: this.replicas, kv, groupCommit, metrics, log, flushAll: (sync) => this.flushAll(sync), transport: () => this.transport, schedulePump: () => this.schedulePump() });
+    this.mover = new ReplicaMover({
+      cfg,
+      clock: deps.clock,
+      replicas: this.replicas,
+      metrics,
+      log,
+      directory: () => this.meta?.directory() ?? null,
+      transport: () => this.transport,
+      schedulePump: () => this.schedulePump(),
+      compactNow: (r) => this.snapshots.compactNow(r),
+      publish: (cells, azHints) => this.directorySync.publish(cells, azHints),
+      destroyZombie: (r) => this.collector.destroy(r, 'zombie'),
+      createEmptyReplica: async (rec) => {
+        this.registry.stage(this.groupCommit, rec);
+        await this.flushAll(true);
+        return this.openReplica(rec);
+      },
     });
     this.splitter = new CellSplitter({
       cfg,
@@ -136,6 +161,16 @@ export class CellNode {
   /** Proposes a split of `cellId` at `splitKey` (namespaced) on its leader; resolves once applied. */
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }> {
     return this.splitter.requestSplit(cellId, splitKey);
+  }
+
+  /** Moves a replica of a cell this node leads (forwarded to the leader otherwise); see replica-mover.ts. */
+  moveReplica(req: MoveRequest): Promise<MoveResult> {
+    return this.mover.handleMove(req);
+  }
+
+  /** A move's target: an empty replica of the cell, opened between pump rounds. */
+  prepareReplica(req: PrepareRequest): Promise<{ cell: string; replaced: boolean }> {
+    return this.collector.exclusive(() => this.mover.prepareReplica(req));
   }
 
   /** The production node: LevelDB in cfg.dataDir, NATS, the wall clock. */
@@ -178,6 +213,7 @@ export class CellNode {
       // An in-memory comparison; it proposes only when the directory lags a cell's epoch.
       clock.every(DIRECTORY_RECONCILE_MS, () => node.directorySync.reconcile()),
       clock.every(cfg.expiryScanMs, () => node.requests.sweepExpired()),
+      clock.every(REMOVAL_CHECK_MS, () => void node.collector.check()),
     ];
     const rebalancer = node.rebalancer;
     if (rebalancer !== null) node.timers.push(clock.every(cfg.rebalanceIntervalMs, () => void rebalancer.tick()));
@@ -260,6 +296,8 @@ export class CellNode {
   }
 
   private async pumpOnce(): Promise<boolean> {
+    // Replicas destroyed or created (moves) between rounds, never while a round uses them.
+    if (this.collector.pending) await this.collector.runPending();
     const now = this.clock.now();
     for (const r of this.replicas.values()) {
       const n = r.flushQueues(now);
@@ -334,8 +372,10 @@ export class CellNode {
     for (const [i, e] of rd.committedEntries.entries()) {
       if (this.failpoints.active) await this.failpoints.hit('beforeApply');
       if (e.kind === 'conf') {
+        const before = r.conf;
         r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
         r.data.setConfState(r.conf);
+        this.collector.onConfApplied(r, before);
       }
       const payload = payloads[i]!;
       if (payload.commands.length === 1 && payload.commands[0]!.kind === 'split') {

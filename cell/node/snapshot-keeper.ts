@@ -47,6 +47,7 @@ export class SnapshotKeeper {
       const rec = decodeReplicaRecord(record);
       if (rec.epoch > r.epoch && r.cellId !== META_CELL_ID) {
         r.epoch = rec.epoch;
+        r.rangeEpoch = rec.epoch;
         r.range = { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
         r.data.setRange(r.range.start, r.range.end);
       }
@@ -87,5 +88,31 @@ export class SnapshotKeeper {
       r.log.stageCompact(keepFrom, { index: keepFrom, term: keepTerm, confState: r.conf });
       await this.host.flushAll(true);
     }
+  }
+
+  /**
+   * Builds a sendable snapshot at the applied index and compacts the log up to what every
+   * other voter already has (the applied index at most; at least index 1), so a new learner,
+   * whose log is empty, is below the first index and starts from this snapshot: replaying
+   * the log from index 1 would apply old splits and writes in a context they no longer fit.
+   * Returns the snapshot's index and size.
+   */
+  async compactNow(r: Replica): Promise<{ index: number; bytes: number; firstIndex: number }> {
+    const applied = r.data.applied.index;
+    const term = r.raft.termAt(applied);
+    if (term === null) throw new Error(`cell ${r.cellId}: no term at applied index ${applied}`);
+    await this.host.flushAll(false); // the snapshot reads LevelDB: applied data must be in it
+    const data = await buildSnapshotData(this.host.kv, r.cellId, r.range);
+    r.sendableSnapshot = { metadata: { index: applied, term, confState: r.conf }, data };
+    r.snapshotWanted = false;
+    const others = r.raft.progress().filter((p) => p.id !== r.nodeId && r.conf.voters.includes(p.id));
+    let keepFrom = Math.min(applied, ...others.map((p) => p.match));
+    if (keepFrom < 1) keepFrom = applied;
+    const keepTerm = r.raft.termAt(keepFrom);
+    if (keepFrom >= r.log.firstIndex() && keepTerm !== null) {
+      r.log.stageCompact(keepFrom, { index: keepFrom, term: keepTerm, confState: r.conf });
+      await this.host.flushAll(true);
+    }
+    return { index: applied, bytes: data.length, firstIndex: r.log.firstIndex() };
   }
 }
