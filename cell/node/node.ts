@@ -115,7 +115,8 @@ export class CellNode {
       directory: () => this.meta?.directory() ?? null,
       transport: () => this.transport,
       schedulePump: () => this.schedulePump(),
-      compactNow: (r) => this.snapshots.compactNow(r),
+      // Between pump rounds: mid-round, the applied index runs ahead of the data written.
+      compactNow: (r) => this.collector.exclusive(() => this.snapshots.compactNow(r)),
       publish: (cells, azHints) => this.directorySync.publish(cells, azHints),
       destroyZombie: (r) => this.collector.destroy(r, 'zombie'),
       createEmptyReplica: async (rec) => {
