@@ -1,5 +1,5 @@
-// `cellkv cells [list] | cells split`: the directory's cells, and splitting one at a key on its
-// leader (cell/node/admin-api.ts, op 'split'). Merges are not implemented by the nodes yet
+// `cellkv cells [list] | cells split | cells move`: the directory's cells, splitting one at a key
+// on its leader (cell/node/admin-api.ts, op 'split'), moving a replica (cells-move.ts). Merges are not implemented by the nodes yet
 // (issue 10), so there is no merge command. Failures throw AdminError, which cellkv.ts prints
 // as `cellkv: CODE: detail` with exit status 1.
 
@@ -8,6 +8,7 @@ import { hexOf } from '../shared/directory.js';
 import { namespacedKey } from '../shared/keys.js';
 import { AdminError, TENANT_RE, type AdminClient, type SplitPoint } from './admin.js';
 import { bound, cellRows, readableBound, renderCells } from './format.js';
+import { registerMoveCommand } from './cells-move.js';
 
 export interface CellsCliContext {
   natsOption(): Option;
@@ -49,7 +50,7 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
   // subcommand such as `merge` gets its own error instead of "too many arguments for 'list'".
   const cells = program
     .command('cells')
-    .description('data cells of the directory: list them (the default), split one at a key; merges are not implemented yet')
+    .description('data cells of the directory: list them (the default), split one at a key, move a replica; merges are not implemented yet')
     .allowExcessArguments()
     .addOption(ctx.natsOption())
     .addOption(ctx.jsonOption())
@@ -57,7 +58,7 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
       const sub = cmd.args[0];
       if (sub === undefined) return list(cmd);
       const merge = sub === 'merge' ? ' (merging cells is not implemented yet: issue 10)' : '';
-      throw new AdminError('INVALID_ARGUMENT', `unknown command "cells ${sub}"${merge}; use \`cells list\` or \`cells split\``);
+      throw new AdminError('INVALID_ARGUMENT', `unknown command "cells ${sub}"${merge}; use \`cells list\`, \`cells split\` or \`cells move\``);
     });
   cells
     .command('list')
@@ -88,4 +89,5 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
       const shown = readableBound(hex) ?? `0x${hex}`;
       ctx.print(`split ${r.cell} at ${shown} (index ${r.index}): left ${r.left}, right ${r.right}\nthe directory shows both cells within a few seconds: npx cellkv cells list`);
     });
+  registerMoveCommand(cells, ctx);
 }

@@ -10,6 +10,19 @@ import { CellCluster } from '../../support/cell-cluster.js';
 import { waitFor } from '../../support/wait.js';
 import { openNodeDb } from '../../../cell/storage/node-db.js';
 import { dataRange } from '../../../cell/storage/records.js';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+
+const BIN = join(import.meta.dirname, '../../../cli/bin.mjs');
+
+/** The CLI as operators run it: exit status, stdout and stderr. */
+function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args, '--nats', c.nats.url], { timeout: 200_000 }, (e, out, err) => {
+      resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err });
+    });
+  });
+}
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | null) => (b ? new TextDecoder().decode(b) : null);
@@ -124,12 +137,19 @@ test('refusals: not the leader, not a voter, already a member, another AZ, the m
   assert.deepEqual(view?.confState.learners, []);
 });
 
-async function moveAndCheck(from: string, to: string, sendTo: string, writerPrefix: string): Promise<void> {
+async function moveAndCheck(from: string, to: string, sendTo: string, writerPrefix: string, viaCli = false): Promise<void> {
   const epochBefore = (await cellOn(sendTo, 'c1'))!.epoch;
   const writer = startWriter(writerPrefix);
   await new Promise((r) => setTimeout(r, 500));
   const t0 = Date.now();
-  const res = await move(sendTo, { from, to });
+  let res: AdminReply;
+  if (viaCli) {
+    const r = await cli(['cells', 'move', 'c1', '--from', from, '--to', to, '--json']);
+    assert.equal(r.code, 0, `cli: ${r.out} ${r.err}`);
+    res = { ok: true, ...(JSON.parse(r.out) as object) };
+  } else {
+    res = await move(sendTo, { from, to });
+  }
   const ms = Date.now() - t0;
   await new Promise((r) => setTimeout(r, 500));
   const errors = await writer.stop();
@@ -178,7 +198,7 @@ test("the leader's replica moves: leadership goes to another voter, which finish
   const leader = await c.leaderOf('c1');
   const to = azPartner(leader);
   assert.equal(await cellOn(to, 'c1'), null, `${to} hosts no replica of c1 yet`);
-  await moveAndCheck(leader, to, leader, 'w2-');
+  await moveAndCheck(leader, to, leader, 'w2-', true);
   const newLeader = await c.leaderOf('c1');
   assert.notEqual(newLeader, leader);
 });
@@ -196,4 +216,10 @@ test('a restarted target reopens its replica from disk', async () => {
   const r = (await c.client.put('t1', enc('after-restart'), enc('x'))).result;
   assert.equal(r.status, 'ok');
   await checkDigests(voters);
+});
+
+test('the CLI refuses a move to another AZ with the reason and what to do', async () => {
+  const r = await cli(['cells', 'move', 'c1', '--from', 'n2', '--to', 'n1']);
+  assert.equal(r.code, 1, r.out + r.err);
+  assert.match(r.err, /INVALID_ARGUMENT|ALREADY_EXISTS/, r.out + r.err);
 });
