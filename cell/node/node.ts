@@ -92,6 +92,7 @@ export class CellNode {
       failpoints: this.failpoints,
       flushAll: (sync) => this.flushAll(sync),
       meta: () => this.meta,
+      pinnedView: () => this.db.pinnedView?.() ?? null,
     });
     this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport, deps.clock, cfg.snapshotMaxBytesPerSec);
     this.directorySync = new DirectorySync({
@@ -115,8 +116,8 @@ export class CellNode {
       directory: () => this.meta?.directory() ?? null,
       transport: () => this.transport,
       schedulePump: () => this.schedulePump(),
-      // Between pump rounds: mid-round, the applied index runs ahead of the data written.
-      compactNow: (r) => this.collector.exclusive(() => this.snapshots.compactNow(r)),
+      // Installing and compacting between pump rounds (mid-round, the applied index runs ahead of the written data).
+      compactNow: (r) => this.snapshots.compactNow(r, (fn) => this.collector.exclusive(fn)),
       publish: (cells, azHints) => this.directorySync.publish(cells, azHints),
       destroyZombie: (r) => this.collector.destroy(r, 'zombie'),
       createEmptyReplica: async (rec) => {
