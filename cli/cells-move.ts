@@ -2,9 +2,17 @@
 // of the same AZ (cell/node/replica-mover.ts, admin op 'move', run on the cell's leader; any
 // node of the cell forwards it there). While the move runs, the target's progress is printed.
 
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
 import { AdminError, META_CELL, type AdminClient } from './admin.js';
-import type { CellsCliContext } from './cells.js';
+
+/** What the command needs of the CLI (cells.ts passes its CellsCliContext; no import back). */
+export interface MoveCliContext {
+  natsOption(): Option;
+  jsonOption(): Option;
+  withAdmin<T>(cmd: Command, fn: (a: AdminClient) => Promise<T>): Promise<T>;
+  json(cmd: Command): boolean;
+  print(s: string): void;
+}
 
 /** A move waits up to 120 s for the learner, plus the membership changes and a hand-over. */
 const MOVE_TIMEOUT_MS = 180_000;
@@ -46,7 +54,7 @@ async function runMove(a: AdminClient, cell: string, from: string, to: string, p
   }
 }
 
-export function registerMoveCommand(cells: Command, ctx: CellsCliContext): void {
+export function registerMoveCommand(cells: Command, ctx: MoveCliContext): void {
   cells
     .command('move <cell>')
     .description('move one replica of a data cell to a node of the same AZ: a learner catches up from a snapshot, then one joint membership change promotes it and removes the old replica')
