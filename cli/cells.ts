@@ -1,13 +1,14 @@
-// `cellkv cells [list] | cells split | cells merge`: the directory's cells, splitting one at a
-// key on its leader (cell/node/admin-api.ts, op 'split'), and merging a cell into its left
-// neighbour (op 'merge'). Failures throw AdminError, which cellkv.ts prints as
-// `cellkv: CODE: detail` with exit status 1.
+// `cellkv cells [list] | cells split | cells merge | cells move`: the directory's cells, splitting
+// one at a key on its leader (cell/node/admin-api.ts, op 'split'), merging a cell into its left
+// neighbour (op 'merge'), moving a replica (cells-move.ts). Failures throw AdminError, which
+// cellkv.ts prints as `cellkv: CODE: detail` with exit status 1.
 
 import { Option, type Command } from 'commander';
 import { hexOf } from '../shared/directory.js';
 import { namespacedKey } from '../shared/keys.js';
 import { AdminError, TENANT_RE, type AdminClient, type SplitPoint } from './admin.js';
 import { bound, cellRows, readableBound, renderCells } from './format.js';
+import { registerMoveCommand } from './cells-move.js';
 
 export interface CellsCliContext {
   natsOption(): Option;
@@ -49,14 +50,14 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
   // subcommand such as `merge` gets its own error instead of "too many arguments for 'list'".
   const cells = program
     .command('cells')
-    .description('data cells of the directory: list them (the default), split one at a key, merge two neighbours')
+    .description('data cells of the directory: list them (the default), split one at a key, merge two neighbours, move a replica')
     .allowExcessArguments()
     .addOption(ctx.natsOption())
     .addOption(ctx.jsonOption())
     .action(async (_o: unknown, cmd: Command) => {
       const sub = cmd.args[0];
       if (sub === undefined) return list(cmd);
-      throw new AdminError('INVALID_ARGUMENT', `unknown command "cells ${sub}"; use \`cells list\`, \`cells split\` or \`cells merge\``);
+      throw new AdminError('INVALID_ARGUMENT', `unknown command "cells ${sub}"; use \`cells list\`, \`cells split\`, \`cells merge\` or \`cells move\``);
     });
   cells
     .command('list')
@@ -98,4 +99,5 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
       if (ctx.json(cmd)) return ctx.print(JSON.stringify(r, null, 2));
       ctx.print(`merged ${r.absorbed} into ${r.cell} (run by ${r.node}; freeze at index ${r.freezeIndex}, commit at index ${r.commitIndex}, epoch ${r.epoch})\nthe directory shows the merged cell within a few seconds: npx cellkv cells list`);
     });
+  registerMoveCommand(cells, ctx);
 }

@@ -12,20 +12,23 @@
 // then merges the new cell back into the first one under the same writers and measures the
 // merge the same way (admin request, directory, longest write gap, writes/s after).
 // Medians over the runs; progress on stderr, results on stdout.
+// `--move`: the same figures for a replica move instead (scripts/move-bench.ts).
 
 import { Command } from 'commander';
 import { CellCluster } from './cluster/cell-cluster.js';
 import { Progress } from '../bench/progress.js';
 import { hexOf } from '../shared/directory.js';
 import { namespacedKey } from '../shared/keys.js';
+import { runMoveBench } from './move-bench.js';
 
 const o = new Command()
   .option('--keys <n>', 'keys to load before the split', '20000')
   .option('--writers <n>', 'concurrent writers on the moved half', '16')
   .option('--runs <n>', 'runs (fresh cluster each)', '3')
   .option('--value-bytes <n>', 'value size', '256')
+  .option('--move', 'measure a replica move (six nodes) instead of a split')
   .parse()
-  .opts<{ keys: string; writers: string; runs: string; valueBytes: string }>();
+  .opts<{ keys: string; writers: string; runs: string; valueBytes: string; move?: boolean }>();
 
 const KEYS = Number(o.keys);
 const WRITERS = Number(o.writers);
@@ -158,6 +161,10 @@ async function oneRun(run: number): Promise<RunResult> {
   }
 }
 
+if (o.move) {
+  await runMoveBench({ keys: KEYS, writers: WRITERS, runs: RUNS, valueBytes: VALUE_BYTES, ui });
+  process.exit(0);
+}
 const results: RunResult[] = [];
 for (let run = 1; run <= RUNS; run++) {
   ui.line(`run ${run}/${RUNS}: starting a cluster`);

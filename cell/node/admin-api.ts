@@ -15,6 +15,7 @@ import { MetaCommandSchema, type MetaState } from './meta.js';
 import { usageReport } from './usage-report.js';
 import type { CellMerger, MergeResult } from './merge.js';
 import type { CellStats } from './rebalancer.js';
+import type { MoveRequest, MoveResult, PrepareRequest } from './replica-mover.js';
 
 /** What the admin API needs from its node (CellNode provides it). */
 export interface AdminHost extends BackupHost {
@@ -35,6 +36,10 @@ export interface AdminHost extends BackupHost {
   readonly merger: Pick<CellMerger, 'proposeStep' | 'durable'>;
   /** Size and load of a cell this node leads (the rebalancer asks its neighbour's leader). */
   cellStats(cellId: string): Promise<CellStats>;
+  /** Moves a replica of a cell (replica-mover.ts); see CellNode.moveReplica. */
+  moveReplica(req: MoveRequest): Promise<MoveResult>;
+  /** A move's target prepares an empty replica; see CellNode.prepareReplica. */
+  prepareReplica(req: PrepareRequest): Promise<{ cell: string; replaced: boolean }>;
 }
 
 export class AdminApi {
@@ -54,9 +59,15 @@ export class AdminApi {
         json?: string;
         cell?: string;
         to?: string;
+        from?: string;
         splitKey?: string;
         tenant?: string;
         key?: string;
+        resume?: boolean;
+        forwarded?: boolean;
+        start?: string;
+        end?: string | null;
+        epoch?: number;
         left?: string;
         right?: string;
         source?: string;
@@ -123,16 +134,26 @@ export class AdminApi {
       if (req.op === 'mergeStep') return enc(await this.host.merger.proposeStep(req as Record<string, unknown>));
       if (req.op === 'mergeDurable' && typeof req.source === 'string') return enc({ ok: true, durable: await this.host.merger.durable(req.source) });
       if (req.op === 'cellStats' && req.cell) return enc({ ok: true, stats: await this.host.cellStats(req.cell) });
+      if (req.op === 'move') {
+        if (!req.cell || !req.from || !req.to) return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'move needs cell, from and to (node ids)' });
+        return enc({ ok: true, ...(await this.host.moveReplica({ cell: req.cell, from: req.from, to: req.to, resume: req.resume === true, forwarded: req.forwarded === true })) });
+      }
+      if (req.op === 'prepareReplica') {
+        if (!req.cell || typeof req.start !== 'string' || (req.end !== null && typeof req.end !== 'string') || typeof req.epoch !== 'number') {
+          return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'prepareReplica needs cell, start, end (hex or null) and epoch' });
+        }
+        return enc({ ok: true, ...(await this.host.prepareReplica({ cell: req.cell, start: req.start, end: req.end, epoch: req.epoch })) });
+      }
       if (req.op === 'transfer' && req.cell && req.to) {
         this.host.replicas.get(req.cell)?.raft.transferLeadership(req.to);
         this.host.schedulePump();
         return enc({ ok: true });
       }
-      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, directory, status, tenants, usage, digest, transfer, split, merge, cellStats or backupSnapshot/backupLog/backupChunk/backupEnd' });
+      return enc({ ok: false, code: 'INVALID_ARGUMENT', message: 'unknown admin op; use meta, directory, status, tenants, usage, digest, transfer, split, merge, cellStats, move, prepareReplica or backupSnapshot/backupLog/backupChunk/backupEnd' });
     } catch (e) {
       const code = e instanceof KvError ? e.code : 'INVALID_ARGUMENT';
-      const hint = e instanceof KvError && typeof e.details['leaderHint'] === 'string' ? { leaderHint: e.details['leaderHint'] } : {};
-      return enc({ ok: false, code, message: (e as Error).message, ...hint });
+      // Details (leaderHint, a refusal's reason) go along: callers act on them.
+      return enc({ ok: false, code, message: (e as Error).message, ...(e instanceof KvError ? e.details : {}) });
     }
   }
 

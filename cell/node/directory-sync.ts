@@ -58,12 +58,14 @@ export class DirectorySync {
   }
 
   /** Writes these cells' descriptors into the directory (the meta cell keeps the newest epoch). */
-  async publish(cells: readonly Replica[], retire: readonly { id: string; epoch: number }[] = []): Promise<void> {
+  async publish(cells: readonly Replica[], opts: { retire?: readonly { id: string; epoch: number }[]; azHints?: ReadonlyMap<string, string> } = {}): Promise<void> {
     const h = this.host;
+    const retire = opts.retire ?? [];
     // Where each node is: the registry, the replicas already in the directory, and this node's
     // bootstrap list (a fresh directory may not have its node records yet).
     const dir = this.knownDirectory();
-    const azOf = new Map<string, string>(h.cfg.bootstrap.map((n) => [n.id, n.az] as const));
+    // (`azHints`: what a replica move learned from nodes the directory does not list yet.)
+    const azOf = new Map<string, string>([...(opts.azHints ?? []), ...h.cfg.bootstrap.map((n) => [n.id, n.az] as const)]);
     for (const c of dir?.cells ?? []) for (const rep of c.replicas) if (rep.az !== 'unknown') azOf.set(rep.node, rep.az);
     for (const n of dir?.nodes ?? []) azOf.set(n.id, n.az);
     const descriptors: CellDescriptor[] = cells.map((c) => ({
@@ -129,7 +131,7 @@ export class DirectorySync {
     if (stale.length === 0) return;
     // One publication in flight per cell: a slow meta leader must not collect a pile of them.
     for (const r of stale) this.publishing.add(r.cellId);
-    void this.publish(stale, retire)
+    void this.publish(stale, { retire })
       .catch(() => undefined)
       .finally(() => {
         for (const r of stale) this.publishing.delete(r.cellId);

@@ -128,6 +128,7 @@ export class MergeApplier {
     }
     // A new epoch: reads and scans that waited across the freeze are refused (request-handler).
     r.epoch += 1;
+    r.rangeEpoch = r.epoch;
     r.merge = { into: cmd.into, intoEpoch: cmd.intoEpoch, freezeIndex: e.index, atMs: cmd.atMs };
     r.data.frozen = true;
     r.sendableSnapshot = null;
@@ -151,6 +152,7 @@ export class MergeApplier {
       return;
     }
     r.epoch += 1;
+    r.rangeEpoch = r.epoch;
     r.merge = null;
     r.data.frozen = false;
     r.data.stageOps([{ type: 'put', key: replicaKey(r.cellId), value: encodeReplicaRecord(recordOf(r)) }]);
@@ -168,6 +170,7 @@ export class MergeApplier {
     const source = h.replicas.get(cmd.source);
     if (source === undefined) throw new Error(`merge commit of ${cmd.source} into ${r.cellId} applied without a local replica of the source`);
     r.epoch = Math.max(r.epoch, cmd.sourceEpoch) + 1;
+    r.rangeEpoch = r.epoch;
     r.range = { start: r.range.start, end: cmd.sourceEnd };
     r.data.setRange(r.range.start, r.range.end);
     // (M + 1) + base > F + source base: versions of the merged cell stay above the source's.

@@ -63,6 +63,10 @@ export class NodeMetrics {
   readonly autoMerges = new Counter({ name: 'cellkv_cell_auto_merges_total', help: 'Automatic merges this node ran as the left cell leader', registers: [this.registry] });
   readonly retiredReplicas = new Counter({ name: 'cellkv_merged_replicas_retired_total', help: 'Replicas of merged-away cells this node retired (records deleted, data kept by the absorbing cell)', registers: [this.registry] });
   readonly splits = new Counter({ name: 'cellkv_cell_splits_total', help: 'Cell splits this node applied (one per replica of the split cell)', registers: [this.registry] });
+  readonly replicaMoves = new Counter({ name: 'cellkv_replica_moves_total', help: 'Replica moves this node ran as the cell leader, by result (ok, refused, failed)', labelNames: ['result'], registers: [this.registry] });
+  readonly replicaMoveSeconds = new Histogram({ name: 'cellkv_replica_move_seconds', help: 'Time of a successful replica move on its leader (prepare, catch-up, promotion)', buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers: [this.registry] });
+  readonly snapshotBytesSent = new Counter({ name: 'cellkv_snapshot_bytes_sent_total', help: 'Bytes of snapshot chunks sent to other nodes (paced by --snapshot-max-bytes-per-sec)', registers: [this.registry] });
+  readonly replicasDestroyed = new Counter({ name: 'cellkv_replicas_destroyed_total', help: 'Replicas this node destroyed after they were removed from their cell (or replaced as zombies)', labelNames: ['reason'], registers: [this.registry] });
   readonly requests = new Counter({ name: 'cellkv_requests_total', help: 'Cell requests by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly shed = new Counter({ name: 'cellkv_requests_shed_total', help: 'Requests refused because a queue was full', registers: [this.registry] });
   readonly expiredKeys = new Counter({ name: 'cellkv_expired_keys_deleted_total', help: 'Expired keys reclaimed', registers: [this.registry] });

@@ -8,7 +8,8 @@ import { isRangeCommand, type OpResult } from '../../shared/cell-protocol.js';
 import { CellSplitter } from './split.js';
 import { MergeApplier, commitReady, isAbsorbed } from './merge-apply.js';
 import { CellMerger, type MergeResult } from './merge.js';
-import { replicaRecordDeletes } from './replica-retire.js';
+import { ReplicaMover, type MoveRequest, type MoveResult, type PrepareRequest } from './replica-mover.js';
+import { ReplicaCollector } from './replica-gc.js';
 import { bootstrapReplicas, openReplicaFromDisk, type ReplicaFactoryHost } from './replica-factory.js';
 import { DirectorySync } from './directory-sync.js';
 import { Rebalancer, rebalanceConfigFor, type CellStats } from './rebalancer.js';
@@ -41,6 +42,8 @@ import { systemClock, type NodeClock, type TimerHandle } from './clock.js';
 
 /** How often a node checks that the directory knows its cells' current ranges. */
 const DIRECTORY_RECONCILE_MS = 500;
+/** How often replicas that heard no leader for a while check whether they were removed. */
+const REMOVAL_CHECK_MS = 3000;
 
 export class CellNode {
   readonly replicas = new Map<string, Replica>();
@@ -68,6 +71,8 @@ export class CellNode {
   readonly merger: CellMerger;
   private readonly rebalancer: Rebalancer | null;
   private readonly placement: PlacementDriver | null;
+  private readonly mover: ReplicaMover;
+  private readonly collector: ReplicaCollector;
 
   private constructor(
     readonly cfg: NodeConfig,
@@ -94,8 +99,9 @@ export class CellNode {
       flushAll: (sync) => this.flushAll(sync),
       meta: () => this.meta,
       absorbed: (r) => isAbsorbed(r, this.replicas),
+      pinnedView: () => this.db.pinnedView?.() ?? null,
     });
-    this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport, deps.clock);
+    this.mail = new RaftMail(cfg.nodeId, cfg.heartbeatTicks * cfg.tickMs, metrics, () => this.transport, deps.clock, cfg.snapshotMaxBytesPerSec);
     this.directorySync = new DirectorySync({
       cfg,
       clock: deps.clock,
@@ -106,6 +112,26 @@ export class CellNode {
       transport: () => this.transport,
       proposeMeta: (json) => this.proposeMeta(json),
       hexRange: (r) => this.hexRange(r),
+    });
+    this.collector = new ReplicaCollector({ cfg, clock: deps.clock, replicas: this.replicas, kv, groupCommit, metrics, log, flushAll: (sync) => this.flushAll(sync), transport: () => this.transport, schedulePump: () => this.schedulePump() });
+    this.mover = new ReplicaMover({
+      cfg,
+      clock: deps.clock,
+      replicas: this.replicas,
+      metrics,
+      log,
+      directory: () => this.meta?.directory() ?? null,
+      transport: () => this.transport,
+      schedulePump: () => this.schedulePump(),
+      // Installing and compacting between pump rounds (mid-round, the applied index runs ahead of the written data).
+      compactNow: (r) => this.snapshots.compactNow(r, (fn) => this.collector.exclusive(fn)),
+      publish: (cells, azHints) => this.directorySync.publish(cells, { azHints }),
+      destroyZombie: (r) => this.collector.destroy(r, 'zombie'),
+      createEmptyReplica: async (rec) => {
+        this.registry.stage(this.groupCommit, rec);
+        await this.flushAll(true);
+        return this.openReplica(rec);
+      },
     });
     this.splitter = new CellSplitter({
       cfg,
@@ -129,7 +155,7 @@ export class CellNode {
       metrics,
       log,
       flushAll: (sync) => this.flushAll(sync),
-      publish: (cells, retire) => void this.directorySync.publish(cells, retire).catch(() => undefined),
+      publish: (cells, retire) => void this.directorySync.publish(cells, retire ? { retire } : {}).catch(() => undefined),
       schedulePump: () => this.schedulePump(),
     });
     this.merger = new CellMerger({
@@ -215,6 +241,16 @@ export class CellNode {
     return this.merger.requestMerge(left, right);
   }
 
+  /** Moves a replica of a cell this node leads (forwarded to the leader otherwise); see replica-mover.ts. */
+  moveReplica(req: MoveRequest): Promise<MoveResult> {
+    return this.mover.handleMove(req);
+  }
+
+  /** A move's target: an empty replica of the cell, opened between pump rounds. */
+  prepareReplica(req: PrepareRequest): Promise<{ cell: string; replaced: boolean }> {
+    return this.collector.exclusive(() => this.mover.prepareReplica(req));
+  }
+
   /** The production node: LevelDB in cfg.dataDir, NATS, the wall clock. */
   static async start(cfg: NodeConfig, log: Logger, tracing: CellTracing | null = null): Promise<CellNode> {
     const db = await openNodeDb(cfg.dataDir);
@@ -256,6 +292,7 @@ export class CellNode {
       clock.every(DIRECTORY_RECONCILE_MS, () => node.directorySync.reconcile()),
       clock.every(cfg.expiryScanMs, () => node.requests.sweepExpired()),
       clock.every(250, () => void node.merger.tick()),
+      clock.every(REMOVAL_CHECK_MS, () => void node.collector.check()),
     ];
     const rebalancer = node.rebalancer;
     if (rebalancer !== null) node.timers.push(clock.every(cfg.rebalanceIntervalMs, () => void rebalancer.tick()));
@@ -341,6 +378,8 @@ export class CellNode {
   }
 
   private async pumpOnce(): Promise<boolean> {
+    // Replicas destroyed or created (moves) between rounds, never while a round uses them.
+    if (this.collector.pending) await this.collector.runPending();
     const now = this.clock.now();
     for (const r of this.replicas.values()) {
       const n = r.flushQueues(now);
@@ -428,8 +467,10 @@ export class CellNode {
       }
       if (this.failpoints.active) await this.failpoints.hit('beforeApply');
       if (e.kind === 'conf') {
+        const before = r.conf;
         r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
         r.data.setConfState(r.conf);
+        this.collector.onConfApplied(r, before);
       }
       if (only !== null && isRangeCommand(only)) {
         applied.push([e, only.kind === 'split' ? await this.splitter.applySplitEntry(r, e, payload) : await this.mergeApplier.applyEntry(r, e, payload)]);
@@ -464,21 +505,18 @@ export class CellNode {
   }
 
   /**
-   * Drops a replica of a merged-away cell: out of the loop at once (between pump turns), then
-   * its records deleted in one synced batch (a crash before it reopens the frozen replica, and
-   * the merger retires it again).
+   * Drops a replica of a merged-away cell between pump rounds, its records deleted in one synced
+   * batch; its data keys stay (the absorbing replica here owns them). A crash before it reopens
+   * the frozen replica, and the merger retires it again.
    */
   async retireReplica(cellId: string): Promise<void> {
-    while (this.pumping) await this.clock.sleep(1);
-    const r = this.replicas.get(cellId);
-    if (!r) return;
-    this.replicas.delete(cellId);
-    r.failAll(new KvError('WRONG_RANGE', `cell ${cellId} was merged into ${r.merge?.into ?? 'another cell'}; refresh the directory`));
-    this.groupCommit.stage(await replicaRecordDeletes(this.kv, cellId));
-    await this.flushAll(true);
+    await this.collector.exclusive(async () => {
+      const r = this.replicas.get(cellId);
+      if (r) await this.collector.destroy(r, 'merged');
+    });
     this.metrics.retiredReplicas.inc();
-    this.log.info({ cell: cellId }, 'merged replica retired');
   }
+
 
   private onRaftEnvelope(data: Uint8Array): void {
     if (this.mail.receive(data, this.replicas)) this.schedulePump();

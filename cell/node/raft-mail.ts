@@ -1,6 +1,7 @@
 // Raft traffic between nodes: every message a pump round produced, coalesced into one NATS
 // message per destination node (split below max_payload), and incoming envelopes stepped
-// into their replicas. Snapshot chunks are de-duplicated here (see duplicateChunk).
+// into their replicas. Snapshot chunks are de-duplicated (see duplicateChunk) and paced to a
+// byte rate here (a replica move must not starve the node's client traffic).
 
 import type { Message, Ready } from '../raft/types.js';
 import { decodeRaftEnvelope, encodeRaftEnvelope, messageSizeBound, type RaftEnvelope } from '../raft/codec.js';
@@ -17,6 +18,9 @@ type EnvelopeItem = RaftEnvelope['items'][number];
 export class RaftMail {
   /** When each snapshot chunk (cell/to/index/offset) was last sent. */
   private readonly chunkSentAt = new Map<string, number>();
+  /** Snapshot pacing: a token bucket in bytes that may go into debt by one chunk. */
+  private snapshotTokens = 0;
+  private snapshotTokensAt = 0;
 
   constructor(
     private readonly nodeId: string,
@@ -25,6 +29,8 @@ export class RaftMail {
     private readonly metrics: NodeMetrics,
     private readonly transport: () => NodeTransportPort | null,
     private readonly clock: NodeClock,
+    /** Snapshot bytes per second to other nodes; Infinity = unpaced. */
+    private readonly snapshotBytesPerSec = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Sends the messages of `readies` that `which` selects, one envelope per destination. */
@@ -33,11 +39,14 @@ export class RaftMail {
     for (const [r, rd] of readies) {
       for (const m of rd.messages) {
         if (!which(m, rd)) continue;
-        if (m.type === 'snapshot' && this.duplicateChunk(r.cellId, m)) continue;
+        if (m.type === 'snapshot' && (this.duplicateChunk(r.cellId, m) || !this.paceChunk(r.cellId, m))) continue;
         let items = byNode.get(m.to);
         if (!items) byNode.set(m.to, (items = []));
         items.push({ cellId: r.cellId, message: m });
-        if (m.type === 'snapshot') this.metrics.snapshotSends.inc();
+        if (m.type === 'snapshot') {
+          this.metrics.snapshotSends.inc();
+          this.metrics.snapshotBytesSent.inc(m.snapshot?.data.length ?? 0);
+        }
         if (m.type === 'append' || m.type === 'heartbeat') r.lastLeaderContactMs = this.clock.now();
       }
     }
@@ -101,5 +110,26 @@ export class RaftMail {
     this.chunkSentAt.set(key, now);
     if (this.chunkSentAt.size > 256) for (const [k, t] of this.chunkSentAt) if (now - t > 10_000) this.chunkSentAt.delete(k);
     return false;
+  }
+
+  /**
+   * Whether a snapshot chunk may leave now under the byte rate. A chunk held back is simply
+   * not sent (and not marked as sent): the core resends its pending chunk on the next
+   * heartbeat answer, by which time the bucket has refilled.
+   */
+  private paceChunk(cellId: string, m: Message): boolean {
+    const rate = this.snapshotBytesPerSec;
+    const chunk = m.snapshot;
+    if (!chunk || !Number.isFinite(rate)) return true;
+    const now = this.clock.now();
+    // At most a tenth of a second of credit piles up, so an idle node cannot burst far above the rate.
+    this.snapshotTokens = Math.min(rate / 10, this.snapshotTokens + ((now - this.snapshotTokensAt) * rate) / 1000);
+    this.snapshotTokensAt = now;
+    if (this.snapshotTokens < 0) {
+      this.chunkSentAt.delete(`${cellId}/${m.to}/${chunk.metadata.index}/${chunk.offset}`);
+      return false;
+    }
+    this.snapshotTokens -= chunk.data.length;
+    return true;
   }
 }

@@ -18,6 +18,7 @@ import type { NodeClock } from './clock.js';
 import type { Logger } from './log.js';
 import type { NodeMetrics } from './metrics.js';
 import type { Replica } from './replica.js';
+import { mergeRefusal } from './merge.js';
 
 /** Cut points a size scan collects (evenly spaced by bytes), besides the load cuts. */
 const SIZE_SAMPLES = 32;
@@ -185,7 +186,8 @@ export class Rebalancer {
     const end = r.range.end;
     if (end === null) return null;
     const right = [...this.host.replicas.values()].find((x) => x.cellId !== META_CELL_ID && !x.frozen && compareBytes(x.range.start, end) === 0);
-    if (right === undefined) return null;
+    // Merges need both cells on the same nodes (mergeRefusal); placement may have spread them.
+    if (right === undefined || mergeRefusal(r, right) !== null) return null;
     const leader = right.raft.status().leader;
     if (leader === null) return null;
     const s = right.isLeader ? await this.stats(right) : await this.host.observeRemote(right.cellId, leader);

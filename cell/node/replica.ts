@@ -84,6 +84,12 @@ export class Replica {
   readonly raft: RaftNode;
   range: CellRange;
   epoch: number;
+  /**
+   * The epoch at which the range last changed (at most `epoch`; membership changes bump the
+   * epoch but keep the range, so requests routed by an epoch in [rangeEpoch, epoch] fit).
+   * Not stored: after a restart it is the epoch then, which only errs towards refusing.
+   */
+  rangeEpoch: number;
   conf: ConfState;
   /** A snapshot of the state machine ready to send to lagging followers, if built. */
   sendableSnapshot: Snapshot | null = null;
@@ -142,6 +148,7 @@ export class Replica {
     this.readsBeforeApply = opts.readsBeforeApply ?? false;
     this.range = opts.range;
     this.epoch = opts.epoch;
+    this.rangeEpoch = opts.epoch;
     this.conf = data.applied.confState;
     this.limits = opts.limits;
     this.raft = new RaftNode({

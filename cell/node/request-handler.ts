@@ -151,7 +151,7 @@ export class RequestHandler {
     // A scan covers the cell's range as the sender knew it: after a split it must learn the new
     // boundary (or it would skip the keys that moved). Point ops are checked by key above.
     if (req.scan) {
-      if (req.epoch > 0 && req.epoch !== r.epoch) {
+      if (req.epoch > 0 && (req.epoch < r.rangeEpoch || req.epoch > r.epoch)) {
         throw new KvError('WRONG_RANGE', `cell ${req.cellId} is at epoch ${r.epoch}, the request routed by ${req.epoch}; refresh the directory`);
       }
       return this.scan(r, req);
@@ -199,10 +199,10 @@ export class RequestHandler {
 
   private read(r: Replica, req: CellRequest, ops: CellOp[], consistency: CellRequest['consistency']): Promise<{ results: OpResult[]; index: number; staleAgeMs: number }> {
     const deadline = this.host.clock.now() + this.host.cfg.requestTimeoutMs;
-    const epoch = r.epoch;
+    const rangeEpoch = r.rangeEpoch;
     const run = async (applied: number, staleAgeMs: number) => {
       // The range may have changed while the read waited (a split): the keys may belong to another cell now.
-      if (r.epoch !== epoch) throw new KvError('WRONG_RANGE', `cell ${r.cellId} changed while the read waited (split); refresh the directory`);
+      if (r.rangeEpoch !== rangeEpoch) throw new KvError('WRONG_RANGE', `cell ${r.cellId} changed while the read waited (split); refresh the directory`);
       const now = this.host.clock.now();
       const results: OpResult[] = [];
       for (const op of ops) {
@@ -242,11 +242,11 @@ export class RequestHandler {
     const lo = compareBytes(tenantStart, r.range.start) > 0 ? tenantStart : r.range.start;
     const hi = r.range.end === null || compareBytes(tenantEnd, r.range.end) < 0 ? tenantEnd : r.range.end;
     const prefix = tenantPrefix(req.tenant);
-    const epoch = r.epoch;
+    const rangeEpoch = r.rangeEpoch;
     const run = async (applied: number, staleAgeMs: number): Promise<CellResponse> => {
       // Scans read LevelDB directly: applied-but-unwritten data must be written first.
       await this.host.flushAll(false);
-      if (r.epoch !== epoch) throw new KvError('WRONG_RANGE', `cell ${r.cellId} changed while the scan waited (split); refresh the directory`);
+      if (r.rangeEpoch !== rangeEpoch) throw new KvError('WRONG_RANGE', `cell ${r.cellId} changed while the scan waited (split); refresh the directory`);
       const items: ScanItem[] = [];
       let resume: Uint8Array | null = null;
       let bytes = 0;

@@ -3,10 +3,12 @@
 // once it grew long or a follower needs one.
 
 import type { Snapshot } from '../raft/types.js';
+import { KvError } from '../../shared/errors.js';
+import type { PinnedView } from '../storage/node-db.js';
 import { CellData } from '../kv/cell-data.js';
 import type { KvDb } from '../kv/kv-db.js';
 import { META_CELL_ID, bytesOfHex } from '../../shared/directory.js';
-import { decodeReplicaRecord, replicaKey } from '../storage/records.js';
+import { appliedKey, decodeAppliedState, decodeReplicaRecord, replicaKey } from '../storage/records.js';
 import type { NodeConfig } from './config.js';
 import type { Failpoints } from './failpoints.js';
 import type { MetaState } from './meta.js';
@@ -25,6 +27,8 @@ export interface SnapshotHost {
   meta(): MetaState | null;
   /** A frozen replica whose range this node's absorbing cell owns now: it must send no snapshot. */
   absorbed(r: Replica): boolean;
+  /** A read view pinned to now (a LevelDB snapshot); null where the database has none. */
+  pinnedView(): PinnedView | null;
 }
 
 /** How long (in snapshot intervals of entries) the log keeps a split entry. */
@@ -51,6 +55,7 @@ export class SnapshotKeeper {
       const rec = decodeReplicaRecord(record);
       if (rec.epoch > r.epoch && r.cellId !== META_CELL_ID) {
         r.epoch = rec.epoch;
+        r.rangeEpoch = rec.epoch;
         r.range = { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
         r.data.setRange(r.range.start, r.range.end);
         r.absorbed = rec.absorbed ?? [];
@@ -94,5 +99,62 @@ export class SnapshotKeeper {
       r.log.stageCompact(keepFrom, { index: keepFrom, term: keepTerm, confState: r.conf });
       await this.host.flushAll(true);
     }
+  }
+
+  /**
+   * Builds a sendable snapshot and compacts the log up to what every other voter already has
+   * (the snapshot's index at most; at least index 1), so a new learner, whose log is empty, is
+   * below the first index and starts from this snapshot: replaying the log from index 1 would
+   * apply old splits and writes in a context they no longer fit. The snapshot is read from a
+   * pinned LevelDB view (its applied state and data come from whole batches), so building it
+   * does not stop the Raft loop; only installing it and compacting run in `exclusive` (between
+   * pump rounds). Returns the snapshot's index and size and the log's new first index.
+   */
+  async compactNow(r: Replica, exclusive: <T>(fn: () => Promise<T>) => Promise<T>): Promise<{ index: number; bytes: number; firstIndex: number }> {
+    const rangeEpoch = r.rangeEpoch;
+    await this.host.flushAll(false); // the pinned view must hold what was applied so far
+    const pin = this.host.pinnedView();
+    if (pin === null) return exclusive(() => this.compactBuiltHere(r));
+    let snap: Snapshot;
+    try {
+      const raw = await pin.get(appliedKey(r.cellId));
+      const applied = raw ? decodeAppliedState(raw) : null;
+      const term = applied === null ? null : r.raft.termAt(applied.index);
+      if (applied === null || term === null) throw new KvError('UNAVAILABLE', `cell ${r.cellId}: no snapshot point yet (nothing applied, or just compacted); retry`);
+      snap = { metadata: { index: applied.index, term, confState: applied.confState }, data: await buildSnapshotData(pin, r.cellId, r.range) };
+    } finally {
+      await pin.close();
+    }
+    return exclusive(async () => {
+      if (r.rangeEpoch !== rangeEpoch) throw new KvError('UNAVAILABLE', `cell ${r.cellId} split while its snapshot was built; retry the move`);
+      r.sendableSnapshot = snap;
+      r.snapshotWanted = false;
+      return { index: snap.metadata.index, bytes: snap.data.length, firstIndex: await this.compactBehind(r, snap.metadata.index) };
+    });
+  }
+
+  /** compactNow without a pinned view: the snapshot is built between pump rounds. */
+  private async compactBuiltHere(r: Replica): Promise<{ index: number; bytes: number; firstIndex: number }> {
+    const applied = r.data.applied.index;
+    const term = r.raft.termAt(applied);
+    if (term === null) throw new KvError('UNAVAILABLE', `cell ${r.cellId}: no term at applied index ${applied}; retry`);
+    await this.host.flushAll(false);
+    const data = await buildSnapshotData(this.host.kv, r.cellId, r.range);
+    r.sendableSnapshot = { metadata: { index: applied, term, confState: r.conf }, data };
+    r.snapshotWanted = false;
+    return { index: applied, bytes: data.length, firstIndex: await this.compactBehind(r, applied) };
+  }
+
+  /** Compacts the log up to min(index, the other voters' match), never below index 1. */
+  private async compactBehind(r: Replica, index: number): Promise<number> {
+    const others = r.raft.progress().filter((p) => p.id !== r.nodeId && r.conf.voters.includes(p.id));
+    let keepFrom = Math.min(index, ...others.map((p) => p.match));
+    if (keepFrom < 1) keepFrom = index;
+    const keepTerm = r.raft.termAt(keepFrom);
+    if (keepFrom >= r.log.firstIndex() && keepTerm !== null) {
+      r.log.stageCompact(keepFrom, { index: keepFrom, term: keepTerm, confState: r.conf });
+      await this.host.flushAll(true);
+    }
+    return r.log.firstIndex();
   }
 }

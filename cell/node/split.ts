@@ -145,6 +145,7 @@ export class CellSplitter {
     const wasLeader = r.isLeader;
     r.range = { start: r.range.start, end: cmd.splitKey };
     r.epoch = plan.left.epoch;
+    r.rangeEpoch = r.epoch;
     r.data.setRange(r.range.start, r.range.end);
     await h.flushAll(false);
     const tOpen = performance.now();
