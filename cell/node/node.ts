@@ -113,14 +113,29 @@ export class CellNode {
       proposeMeta: (json) => this.proposeMeta(json),
       hexRange: (r) => this.hexRange(r),
     });
-    this.collector = new ReplicaCollector({ cfg, clock: deps.clock, replicas: this.replicas, kv, groupCommit, metrics, log, flushAll: (sync) => this.flushAll(sync), transport: () => this.transport, schedulePump: () => this.schedulePump() });
+    this.collector = new ReplicaCollector({
+      cfg,
+      clock: deps.clock,
+      replicas: this.replicas,
+      kv,
+      groupCommit,
+      metrics,
+      log,
+      flushAll: (sync) => this.flushAll(sync),
+      transport: () => this.transport,
+      schedulePump: () => this.schedulePump(),
+      // Without its meta replica the node asks the meta leader for the directory (meta-link.ts).
+      onDestroyed: (r) => {
+        if (r.cellId === META_CELL_ID) this.meta = null;
+      },
+    });
     this.mover = new ReplicaMover({
       cfg,
       clock: deps.clock,
       replicas: this.replicas,
       metrics,
       log,
-      directory: () => this.meta?.directory() ?? null,
+      directory: () => this.directorySync.knownDirectory(),
       transport: () => this.transport,
       schedulePump: () => this.schedulePump(),
       // Installing and compacting between pump rounds (mid-round, the applied index runs ahead of the written data).

@@ -52,6 +52,8 @@ export interface CollectorHost {
   flushAll(sync: boolean): Promise<void>;
   transport(): NodeTransportPort | null;
   schedulePump(): void;
+  /** After a replica's records are gone (the node forgets the meta state with the meta replica). */
+  onDestroyed?(r: Replica): void;
 }
 
 /** A member's view of one cell in its admin `status` answer. */
@@ -79,16 +81,18 @@ export class ReplicaCollector {
    * staged with the applied index. A replica that was a member and is no more is destroyed.
    */
   onConfApplied(r: Replica, before: ConfState): void {
-    if (r.cellId === META_CELL_ID) return;
-    r.epoch += 1;
-    const end = r.range.end === null ? null : hexOf(r.range.end);
-    r.data.stageOps([{ type: 'put', key: replicaKey(r.cellId), value: encodeReplicaRecord({ cellId: r.cellId, start: hexOf(r.range.start), end, epoch: r.epoch }) }]);
+    // The meta cell is not in the directory's cell list: no epoch to publish.
+    if (r.cellId !== META_CELL_ID) {
+      r.epoch += 1;
+      const end = r.range.end === null ? null : hexOf(r.range.end);
+      r.data.stageOps([{ type: 'put', key: replicaKey(r.cellId), value: encodeReplicaRecord({ cellId: r.cellId, start: hexOf(r.range.start), end, epoch: r.epoch, ...(r.absorbed.length > 0 ? { absorbed: r.absorbed } : {}) }) }]);
+    }
     const me = this.host.cfg.nodeId;
     if (allMembers(before).includes(me) && !allMembers(r.conf).includes(me)) this.markRemoved(r.cellId, 'removed');
   }
 
   markRemoved(cellId: string, reason: DestroyReason): void {
-    if (cellId === META_CELL_ID || !this.host.replicas.has(cellId)) return;
+    if (!this.host.replicas.has(cellId)) return;
     this.doomed.set(cellId, reason);
     this.host.schedulePump();
   }
@@ -119,7 +123,6 @@ export class ReplicaCollector {
    */
   async destroy(r: Replica, reason: DestroyReason): Promise<void> {
     const h = this.host;
-    if (r.cellId === META_CELL_ID) return;
     h.replicas.delete(r.cellId);
     r.failAll(new KvError('WRONG_RANGE', `node ${h.cfg.nodeId} no longer hosts cell ${r.cellId}; refresh the directory`));
     await h.flushAll(false);
@@ -142,6 +145,7 @@ export class ReplicaCollector {
     h.groupCommit.stage(ops);
     await h.flushAll(true);
     h.metrics.replicasDestroyed.inc({ reason });
+    h.onDestroyed?.(r);
     h.log.info({ cell: id, reason, records: ops.length, dataKeys, keptData: overlapped }, 'replica destroyed');
   }
 
@@ -159,7 +163,7 @@ export class ReplicaCollector {
       const me = h.cfg.nodeId;
       const now = h.clock.now();
       for (const r of [...h.replicas.values()]) {
-        if (r.cellId === META_CELL_ID || this.doomed.has(r.cellId) || r.isLeader) continue;
+        if (this.doomed.has(r.cellId) || r.isLeader) continue;
         if (now - r.lastLeaderContactMs < SILENCE_BEFORE_CHECK_MS) continue;
         // A replica that never was a member (an empty one a move prepared) is replaced by the
         // next prepare of its cell, not collected here.

@@ -151,7 +151,8 @@ export class ReplicaMover {
         (c) => c.voters.includes(to) && !allMembers(c).includes(from),
       );
       step('promoteAndRemove');
-      await h.publish([replica], this.azHints).catch((e: unknown) => h.log.warn({ cell: cellId, err: (e as Error).message }, 'move: directory publication failed; the periodic reconcile retries'));
+      // The meta cell is not routed by the directory (its members are the nodes hosting it).
+      if (cellId !== META_CELL_ID) await h.publish([replica], this.azHints).catch((e: unknown) => h.log.warn({ cell: cellId, err: (e as Error).message }, 'move: directory publication failed; the periodic reconcile retries'));
       step('publish');
       const seconds = (h.clock.now() - t0) / 1000;
       h.metrics.replicaMoves.inc({ result: 'ok' });
@@ -174,7 +175,6 @@ export class ReplicaMover {
   /** The refusals: each says what to do instead. */
   private async checkMove(r: Replica | undefined, cellId: string, from: string, to: string, resume: boolean): Promise<void> {
     const h = this.host;
-    if (cellId === META_CELL_ID) throw refuse('INVALID_ARGUMENT', 'META_CELL', 'the meta cell is not moved by this command; move a data cell');
     if (!r) throw refuse('NOT_FOUND', 'NO_REPLICA', `node ${h.cfg.nodeId} has no replica of cell ${cellId}; send the move to a node of the cell (see \`npx cellkv cells\`)`);
     if (!r.isLeader) {
       const hint = r.raft.status().leader ?? '';
@@ -310,7 +310,6 @@ export class ReplicaMover {
    */
   async prepareReplica(req: PrepareRequest): Promise<{ cell: string; replaced: boolean }> {
     const h = this.host;
-    if (req.cell === META_CELL_ID) throw refuse('INVALID_ARGUMENT', 'META_CELL', 'the meta cell is not moved by this command');
     const existing = h.replicas.get(req.cell);
     let replaced = false;
     if (existing) {
