@@ -61,6 +61,7 @@ export class NodeMetrics {
   readonly merges = new Counter({ name: 'cellkv_cell_merges_total', help: 'Cell merges this node applied (one per replica of the absorbing cell)', registers: [this.registry] });
   readonly mergeSeconds = new Histogram({ name: 'cellkv_cell_merge_seconds', help: 'Time a replica spent applying a merge commit (the records written, the dedupe table copied)', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [this.registry] });
   readonly autoMerges = new Counter({ name: 'cellkv_cell_auto_merges_total', help: 'Automatic merges this node ran as the left cell leader', registers: [this.registry] });
+  readonly colocationMoves = new Counter({ name: 'cellkv_merge_colocation_moves_total', help: 'Replica moves this node asked for to put merge candidates on the same nodes', registers: [this.registry] });
   readonly retiredReplicas = new Counter({ name: 'cellkv_merged_replicas_retired_total', help: 'Replicas of merged-away cells this node retired (records deleted, data kept by the absorbing cell)', registers: [this.registry] });
   readonly splits = new Counter({ name: 'cellkv_cell_splits_total', help: 'Cell splits this node applied (one per replica of the split cell)', registers: [this.registry] });
   readonly replicaMoves = new Counter({ name: 'cellkv_replica_moves_total', help: 'Replica moves this node ran as the cell leader, by result (ok, refused, failed)', labelNames: ['result'], registers: [this.registry] });

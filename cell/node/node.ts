@@ -198,6 +198,8 @@ export class CellNode {
               requestSplit: (cellId, key) => this.splitter.requestSplit(cellId, key),
               requestMerge: (left, right) => this.merger.requestMerge(left, right),
               observeRemote: (cellId, leader) => this.observeRemote(cellId, leader),
+              directory: () => this.directorySync.knownDirectory(),
+              requestMove: (cellId, from, to, nodes) => this.moveAnywhere(cellId, from, to, nodes),
               isDraining: (id) => this.directorySync.knownDirectory()?.nodes.find((n) => n.id === id)?.draining === true,
             },
             rebalanceConfigFor(cfg),
@@ -242,6 +244,28 @@ export class CellNode {
     } catch {
       return null;
     }
+  }
+
+  /** A replica move of a cell hosted here or on one of `nodes` (each forwards it to the leader). */
+  private async moveAnywhere(cellId: string, from: string, to: string, nodes: readonly string[]): Promise<void> {
+    if (this.replicas.has(cellId)) {
+      await this.moveReplica({ cell: cellId, from, to });
+      return;
+    }
+    const t = this.transport;
+    if (!t) throw new KvError('UNAVAILABLE', 'the node is not connected');
+    let last = 'no node of the cell answered';
+    for (const n of nodes) {
+      const raw = await t.requestAdmin(n, new TextEncoder().encode(JSON.stringify({ op: 'move', cell: cellId, from, to })), 180_000).catch((e: unknown) => {
+        last = (e as Error).message;
+        return null;
+      });
+      if (raw === null) continue;
+      const res = JSON.parse(new TextDecoder().decode(raw)) as { ok: boolean; code?: string; message?: string };
+      if (res.ok) return;
+      throw new KvError('UNAVAILABLE', `move of ${cellId} from ${from} to ${to} refused: ${res.code ?? ''} ${res.message ?? ''}`);
+    }
+    throw new KvError('UNAVAILABLE', `move of ${cellId} from ${from} to ${to}: ${last}`);
   }
 
   /** This node's stats of a cell it leads (admin `cellStats`). */

@@ -7,7 +7,8 @@
 // carried out by CellMerger (rate-limited by the policy, cool-downs after splits).
 
 import { compareBytes } from '../../shared/keys.js';
-import { META_CELL_ID } from '../../shared/directory.js';
+import { META_CELL_ID, bytesOfHex, hexOf, type CellDescriptor, type Directory } from '../../shared/directory.js';
+import { isJoint } from '../raft/confchange.js';
 import { dataKeyToNs, dataRange, decodeStoredValue } from '../storage/records.js';
 import type { KvDb } from '../kv/kv-db.js';
 import { RebalancePolicy, type CellObservation, type SizeSample } from '../placement/split-policy.js';
@@ -60,7 +61,11 @@ export interface RebalanceHost {
   readonly replicas: ReadonlyMap<string, Replica>;
   readonly kv: KvDb;
   readonly log: Logger;
-  readonly metrics: Pick<NodeMetrics, 'autoSplits' | 'leaderTransfers' | 'autoMerges'>;
+  readonly metrics: Pick<NodeMetrics, 'autoSplits' | 'leaderTransfers' | 'autoMerges' | 'colocationMoves'>;
+  /** What this node knows of the directory (the neighbour of a cell may not be hosted here). */
+  directory(): Directory | null;
+  /** Moves a replica of `cellId` (sent to one of `nodes`, which forwards it to the leader). */
+  requestMove(cellId: string, from: string, to: string, nodes: readonly string[]): Promise<void>;
   flushAll(sync: boolean): Promise<void>;
   schedulePump(): void;
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }>;
@@ -80,6 +85,13 @@ export interface CellStats {
   readonly lastLoadSplitAtMs: number | null;
 }
 
+interface Neighbour {
+  readonly obs: CellObservation;
+  readonly desc: CellDescriptor;
+  /** Hosted here on the same voters: the merge can run now. */
+  readonly ready: boolean;
+}
+
 interface CellHistory {
   lastSplitAtMs: number | null;
   lastLoadSplitAtMs: number | null;
@@ -89,6 +101,8 @@ export class Rebalancer {
   private readonly policy: RebalancePolicy;
   private readonly history = new Map<string, CellHistory>();
   private running = false;
+  /** Right cells with a co-location move in flight. */
+  private readonly colocating = new Set<string>();
 
   constructor(
     private readonly host: RebalanceHost,
@@ -156,7 +170,11 @@ export class Rebalancer {
     }
     if (d.kind === 'none' && (d.reason === 'within-limits' || d.reason === 'no-neighbour')) {
       const right = await this.rightNeighbour(r);
-      if (right !== null) d = this.policy.decideCell(now, obs, right);
+      if (right !== null) d = this.policy.decideCell(now, obs, right.obs);
+      if (d.kind === 'merge' && right !== null && !right.ready) {
+        this.colocate(r, right.desc);
+        return;
+      }
     }
     if (d.kind === 'merge') {
       const res = await this.host.requestMerge(d.left, d.right);
@@ -181,21 +199,29 @@ export class Rebalancer {
     this.host.log.info({ cell: r.cellId, newCell: res.right, epoch, reason: d.reason, detail: d.detail }, 'automatic split');
   }
 
-  /** The cell hosted here that starts where `r` ends, observed by its leader; null if none or unknown. */
-  private async rightNeighbour(r: Replica): Promise<CellObservation | null> {
+  /**
+   * The cell that starts where `r` ends (from the directory), observed by its leader, and
+   * whether a merge could run now: both hosted here on the same voters. Null if none or unknown.
+   */
+  private async rightNeighbour(r: Replica): Promise<Neighbour | null> {
     const end = r.range.end;
-    if (end === null) return null;
-    const right = [...this.host.replicas.values()].find((x) => x.cellId !== META_CELL_ID && !x.frozen && compareBytes(x.range.start, end) === 0);
-    // Merges need both cells on the same nodes (mergeRefusal); placement may have spread them.
-    if (right === undefined || mergeRefusal(r, right) !== null) return null;
-    const leader = right.raft.status().leader;
-    if (leader === null) return null;
-    const s = right.isLeader ? await this.stats(right) : await this.host.observeRemote(right.cellId, leader);
+    const dir = this.host.directory();
+    if (end === null || dir === null) return null;
+    const desc = dir.cells.find((c) => c.id !== META_CELL_ID && c.start === hexOf(end));
+    if (desc === undefined || this.colocating.has(desc.id)) return null;
+    const local = this.host.replicas.get(desc.id);
+    if (local?.frozen) return null;
+    let s: CellStats | null = null;
+    if (local?.isLeader) s = await this.stats(local);
+    for (const rep of desc.replicas) {
+      if (s !== null || local?.isLeader) break;
+      if (rep.role === 'voter') s = await this.host.observeRemote(desc.id, rep.node);
+    }
     if (s === null || s.load === null) return null;
-    return {
-      cellId: right.cellId,
-      start: right.range.start,
-      end: right.range.end,
+    const obs: CellObservation = {
+      cellId: desc.id,
+      start: bytesOfHex(desc.start),
+      end: desc.end === null ? null : bytesOfHex(desc.end),
       sizeBytes: s.sizeBytes,
       keyCount: s.keyCount,
       sizeSamples: null,
@@ -204,6 +230,35 @@ export class Rebalancer {
       lastLoadSplitAtMs: s.lastLoadSplitAtMs,
       lastMergeAtMs: null,
     };
+    return { obs, desc, ready: local !== undefined && mergeRefusal(r, local) === null };
+  }
+
+  /**
+   * Merge candidates on different nodes: moves one replica of the right cell onto the left
+   * cell's node of the same AZ (one move per candidate at a time, in the background); the merge
+   * runs in a later round once both cells share their voters.
+   */
+  private colocate(left: Replica, right: CellDescriptor): void {
+    const dir = this.host.directory();
+    const azOf = new Map<string, string>();
+    for (const n of dir?.nodes ?? []) azOf.set(n.id, n.az);
+    for (const rep of right.replicas) if (rep.az !== 'unknown') azOf.set(rep.node, rep.az);
+    const rightVoters = right.replicas.filter((x) => x.role === 'voter').map((x) => x.node);
+    if (isJoint(left.conf) || right.replicas.some((x) => x.role === 'learner')) return;
+    for (const from of rightVoters) {
+      if (left.conf.voters.includes(from)) continue;
+      const az = azOf.get(from);
+      const to = left.conf.voters.find((v) => azOf.get(v) === az && !rightVoters.includes(v));
+      if (az === undefined || to === undefined) continue;
+      this.colocating.add(right.id);
+      this.host.metrics.colocationMoves.inc();
+      this.host.log.info({ cell: right.id, from, to, nextTo: left.cellId }, 'merge candidate on other nodes: moving a replica next to its neighbour');
+      void this.host
+        .requestMove(right.id, from, to, rightVoters)
+        .catch((e: unknown) => this.host.log.warn({ cell: right.id, from, to, err: (e as Error).message }, 'co-location move failed; a later round retries'))
+        .finally(() => this.colocating.delete(right.id));
+      return;
+    }
   }
 
   /**

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { CellCluster } from '../../support/cell-cluster.js';
 import { dec, enc, version } from '../../support/cell-ops.js';
 import { waitFor } from '../../support/wait.js';
+import { namespacedKey } from '../../../shared/keys.js';
 
 let c: CellCluster | null = null;
 after(async () => {
@@ -51,5 +52,27 @@ test('deletes empty split cells and they merge back into one', async () => {
   for (let i = 790; i < 800; i++) {
     const v = version((await cl.client.put('t1', key(i), enc('again'))).result);
     assert.ok(v > versions[i]!, `key ${i}: version ${v} above ${versions[i]}`);
+  }
+});
+
+test('merge candidates on different nodes: a replica moves next to its neighbour, then they merge', async () => {
+  // Six nodes, placement off: the operator's move is the only one besides the rebalancer's.
+  const cl = await CellCluster.start({ nodes: 6, extraArgs: ['--rebalance-interval-ms', '200', '--merge-cooldown-ms', '3000', '--placement-interval-ms', '0'] });
+  try {
+    for (const k of ['a', 'b', 'x', 'y']) version((await cl.client.put('t1', enc(k), enc(`${k}0`))).result);
+    const leader = await cl.leaderOf('c1');
+    const split = await cl.launcher.adminRequest<{ ok: boolean; right?: string }>(leader, { op: 'split', cell: 'c1', splitKey: Buffer.from(namespacedKey('t1', enc('m'))).toString('hex') }, 10_000);
+    assert.equal(split.ok, true, JSON.stringify(split));
+    const right = split.right!;
+    const moved = await cl.launcher.adminRequest<{ ok: boolean; message?: string }>(await cl.leaderOf(right), { op: 'move', cell: right, from: 'n1', to: 'n4' }, 120_000);
+    assert.equal(moved.ok, true, JSON.stringify(moved));
+    // Both cells are tiny: the left leader moves the right cell's replica back next to it, then merges.
+    await waitFor('the two cells merged back into one', async () => (await dataCells(cl)).length === 1, 90_000, 500);
+    for (const k of ['a', 'b', 'x', 'y']) {
+      const got = (await cl.client.get('t1', enc(k))).result;
+      assert.equal(got.status === 'ok' && dec(got.value), `${k}0`, k);
+    }
+  } finally {
+    await cl.stop();
   }
 });
