@@ -3,10 +3,11 @@
 // every cell, persists all of them with ONE synced write (group commit), sends the Raft
 // messages coalesced per destination node, applies committed entries, and answers clients.
 
-import { maySendEarly, type Entry, type Ready } from '../raft/types.js';
-import { isRangeCommand, type OpResult } from '../../shared/cell-protocol.js';
+import { maySendEarly, type Ready } from '../raft/types.js';
 import { CellSplitter } from './split.js';
-import { MergeApplier, commitReady, isAbsorbed } from './merge-apply.js';
+import { MergeApplier, isAbsorbed } from './merge-apply.js';
+import { EntryApplier } from './entry-apply.js';
+import { askNode, moveElsewhere, observeRemote } from './remote-ops.js';
 import { CellMerger, type MergeResult } from './merge.js';
 import { ReplicaMover, type MoveRequest, type MoveResult, type PrepareRequest } from './replica-mover.js';
 import { ReplicaCollector } from './replica-gc.js';
@@ -14,7 +15,6 @@ import { bootstrapReplicas, openReplicaFromDisk, type ReplicaFactoryHost } from 
 import { DirectorySync } from './directory-sync.js';
 import { Rebalancer, rebalanceConfigFor, type CellStats } from './rebalancer.js';
 import { PlacementDriver, placementConfigFor } from './placement-driver.js';
-import { decodeConfChange } from '../raft/confchange.js';
 import { mulberry32 } from './random.js';
 import { randomUUID } from 'node:crypto';
 import type { KvDb } from '../kv/kv-db.js';
@@ -58,7 +58,6 @@ export class CellNode {
   private timers: TimerHandle[] = [];
   private pumping = false;
   private pumpAgain = false;
-  private applyRounds = 0;
   private stopped = false;
   private readonly random: () => number;
   private readonly failpoints: Failpoints;
@@ -68,6 +67,7 @@ export class CellNode {
   private readonly directorySync: DirectorySync;
   private readonly splitter: CellSplitter;
   private readonly mergeApplier: MergeApplier;
+  private readonly applier: EntryApplier;
   readonly merger: CellMerger;
   private readonly rebalancer: Rebalancer | null;
   private readonly placement: PlacementDriver | null;
@@ -173,6 +173,16 @@ export class CellNode {
       publish: (cells, retire) => void this.directorySync.publish(cells, retire ? { retire } : {}).catch(() => undefined),
       schedulePump: () => this.schedulePump(),
     });
+    this.applier = new EntryApplier({
+      replicas: this.replicas,
+      failpoints: this.failpoints,
+      groupCommit,
+      metrics,
+      traced: () => this.tracing !== null,
+      applySplit: (r, e, payload) => this.splitter.applySplitEntry(r, e, payload),
+      applyMerge: (r, e, payload) => this.mergeApplier.applyEntry(r, e, payload),
+      confApplied: (r, before) => this.collector.onConfApplied(r, before),
+    });
     this.merger = new CellMerger({
       cfg,
       clock: deps.clock,
@@ -197,9 +207,10 @@ export class CellNode {
               schedulePump: () => this.schedulePump(),
               requestSplit: (cellId, key) => this.splitter.requestSplit(cellId, key),
               requestMerge: (left, right) => this.merger.requestMerge(left, right),
-              observeRemote: (cellId, leader) => this.observeRemote(cellId, leader),
+              observeRemote: (cellId, leader) => observeRemote(() => this.transport, cellId, leader),
               directory: () => this.directorySync.knownDirectory(),
-              requestMove: (cellId, from, to, nodes) => this.moveAnywhere(cellId, from, to, nodes),
+              requestMove: (cellId, from, to, nodes) =>
+                this.replicas.has(cellId) ? this.moveReplica({ cell: cellId, from, to }).then(() => undefined) : moveElsewhere(() => this.transport, cellId, from, to, nodes),
               isDraining: (id) => this.directorySync.knownDirectory()?.nodes.find((n) => n.id === id)?.draining === true,
             },
             rebalanceConfigFor(cfg),
@@ -216,11 +227,7 @@ export class CellNode {
               decisions: metrics.placementDecisions,
               isMetaLeader: () => this.replicas.get(META_CELL_ID)?.isLeader === true,
               directory: () => this.meta?.directory() ?? null,
-              requestAdmin: async (to, body, timeoutMs) => {
-                if (!this.transport) throw new KvError('UNAVAILABLE', 'not connected');
-                const reply = await this.transport.requestAdmin(to, new TextEncoder().encode(JSON.stringify(body)), timeoutMs);
-                return JSON.parse(new TextDecoder().decode(reply)) as Record<string, unknown>;
-              },
+              requestAdmin: (to, body, timeoutMs) => askNode(() => this.transport, to, body, timeoutMs),
             },
             placementConfigFor(cfg),
           )
@@ -231,41 +238,6 @@ export class CellNode {
   /** Proposes a split of `cellId` at `splitKey` (namespaced) on its leader; resolves once applied. */
   requestSplit(cellId: string, splitKey: Uint8Array): Promise<{ left: string; right: string; index: number }> {
     return this.splitter.requestSplit(cellId, splitKey);
-  }
-
-  /** Size and load of a cell, asked of its leader (the rebalancer's view of a right neighbour). */
-  private async observeRemote(cellId: string, leader: string): Promise<CellStats | null> {
-    const t = this.transport;
-    if (!t) return null;
-    try {
-      const raw = await t.requestAdmin(leader, new TextEncoder().encode(JSON.stringify({ op: 'cellStats', cell: cellId })), 2000);
-      const res = JSON.parse(new TextDecoder().decode(raw)) as { ok: boolean; stats?: CellStats };
-      return res.ok && res.stats ? res.stats : null;
-    } catch {
-      return null;
-    }
-  }
-
-  /** A replica move of a cell hosted here or on one of `nodes` (each forwards it to the leader). */
-  private async moveAnywhere(cellId: string, from: string, to: string, nodes: readonly string[]): Promise<void> {
-    if (this.replicas.has(cellId)) {
-      await this.moveReplica({ cell: cellId, from, to });
-      return;
-    }
-    const t = this.transport;
-    if (!t) throw new KvError('UNAVAILABLE', 'the node is not connected');
-    let last = 'no node of the cell answered';
-    for (const n of nodes) {
-      const raw = await t.requestAdmin(n, new TextEncoder().encode(JSON.stringify({ op: 'move', cell: cellId, from, to })), 180_000).catch((e: unknown) => {
-        last = (e as Error).message;
-        return null;
-      });
-      if (raw === null) continue;
-      const res = JSON.parse(new TextDecoder().decode(raw)) as { ok: boolean; code?: string; message?: string };
-      if (res.ok) return;
-      throw new KvError('UNAVAILABLE', `move of ${cellId} from ${from} to ${to} refused: ${res.code ?? ''} ${res.message ?? ''}`);
-    }
-    throw new KvError('UNAVAILABLE', `move of ${cellId} from ${from} to ${to}: ${last}`);
   }
 
   /** This node's stats of a cell it leads (admin `cellStats`). */
@@ -430,7 +402,7 @@ export class CellNode {
     }
     const readies: [Replica, Ready][] = [];
     for (const r of this.replicas.values()) if (r.raft.hasReady()) readies.push([r, r.raft.ready()]);
-    if (readies.length === 0) return this.applyDeferred(now, new Set());
+    if (readies.length === 0) return this.applier.applyDeferred(now, new Set());
 
     // 0. A leader's appends promise nothing about its own disk: send them now so the
     //    followers' fsync overlaps ours (the core counts our copy only after advance()).
@@ -460,11 +432,11 @@ export class CellNode {
     //    order, can never hold applied data without the log entries it came from.
     for (const [r, rd] of readies) {
       this.observeLeadership(r, rd);
-      await this.applyCommitted(r, rd.committedEntries, now);
+      await this.applier.applyCommitted(r, rd.committedEntries, now);
       r.onReadStates(rd);
       r.releaseReads();
     }
-    await this.applyDeferred(now, new Set(readies.map(([r]) => r)));
+    await this.applier.applyDeferred(now, new Set(readies.map(([r]) => r)));
 
     const advanceEarly = this.mutations.has('advanceBeforeLogSync');
     if (advanceEarly) for (const [r] of readies) r.raft.advance();
@@ -482,65 +454,6 @@ export class CellNode {
       await this.snapshots.maybeCompact(r);
     }
     return true;
-  }
-
-  /**
-   * Applies committed entries (those a merge commit held back first), stages the data they
-   * wrote, answers their clients. Returns whether any entry was applied.
-   */
-  private async applyCommitted(r: Replica, committed: readonly Entry[], now: number): Promise<boolean> {
-    if (committed.length === 0 && r.deferred.length === 0) return false;
-    // Tracing: the commit point of the writes proposed here (before apply answers them).
-    if (this.tracing !== null && committed.length > 0) r.traceCommitted(committed);
-    const entries = r.deferred.length === 0 ? committed : [...r.deferred, ...committed];
-    r.deferred = [];
-    const applied: [Entry, (OpResult[] | null)[]][] = [];
-    const payloads = await r.data.prefetch(entries);
-    for (const [i, e] of entries.entries()) {
-      const payload = payloads[i]!;
-      const only = payload.commands.length === 1 ? payload.commands[0]! : null;
-      // The merged range's data must be the absorbed cell's final state on this node first.
-      if (only?.kind === 'mergeCommit' && !commitReady(r, only, this.replicas)) {
-        r.deferred = entries.slice(i);
-        break;
-      }
-      if (this.failpoints.active) await this.failpoints.hit('beforeApply');
-      if (e.kind === 'conf') {
-        const before = r.conf;
-        r.conf = r.raft.applyConfChange(decodeConfChange(e.data));
-        r.data.setConfState(r.conf);
-        this.collector.onConfApplied(r, before);
-      }
-      if (only !== null && isRangeCommand(only)) {
-        applied.push([e, only.kind === 'split' ? await this.splitter.applySplitEntry(r, e, payload) : await this.mergeApplier.applyEntry(r, e, payload)]);
-        continue;
-      }
-      applied.push([e, await r.data.applyEntry(e, payload)]);
-    }
-    if (applied.length === 0) return false;
-    // Garbage collection of dead request ids: bounded, and not on every round.
-    if (++this.applyRounds % 64 === 0) await r.data.collectDedupe(now, 512);
-    // Written with the next batch (synced or not): the applied index travels with the data,
-    // the durable log covers a crash, and reads see the overlay meanwhile.
-    this.groupCommit.stage(r.data.takeBatch());
-    this.metrics.commits.inc({ cell: r.cellId }, applied.length);
-    this.metrics.expiredKeys.inc(r.data.expiredDeleted);
-    r.data.expiredDeleted = 0;
-    for (const [e, results] of applied) r.onApplied(e, results);
-    return true;
-  }
-
-  /** Entries a merge commit held back: applied once the absorbed cell's replica caught up. */
-  private async applyDeferred(now: number, withReady: ReadonlySet<Replica>): Promise<boolean> {
-    let worked = false;
-    for (const r of this.replicas.values()) {
-      if (r.deferred.length === 0 || withReady.has(r)) continue;
-      if (await this.applyCommitted(r, [], now)) {
-        worked = true;
-        r.releaseReads();
-      }
-    }
-    return worked;
   }
 
   /**
