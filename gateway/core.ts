@@ -9,7 +9,7 @@ import { cellForKey, NODE_LIVENESS_MS, type CellDescriptor } from '../shared/dir
 import { KvError } from '../shared/errors.js';
 import { namespacedKey } from '../shared/keys.js';
 import { requireScope, type Principal } from './auth.js';
-import { groupByCell, type BatchOp } from './batch.js';
+import { groupByCell, type BatchOp, type CellGroup } from './batch.js';
 import type { HotKeys } from './hot-keys.js';
 import type { BatchOpOutcome, CellAccess, CellPort } from './ports.js';
 import { intentOf, settledWrites, sizeProbe, type WriteTicket } from './quota-writes.js';
@@ -18,6 +18,9 @@ import { decodeCursor, encodeCursor, scanPage, type ScanRange } from './scan.js'
 import { NO_SESSION, SessionTokens, type SessionToken } from './session.js';
 import { validateKeyBytes } from './validate.js';
 
+
+/** Times a batch's group is split again after its cell split under it (each split halves it). */
+const MAX_BATCH_REGROUPS = 3;
 export interface ReadOptions {
   readonly consistency: Consistency;
   /** The client's session token (validated here even when unused); used when consistency is session. */
@@ -235,31 +238,37 @@ export class GatewayCore {
     const where: { cell: string; index: bigint }[] = [];
     let session: string | null = null;
     let applied: boolean | null = input.atomic ? true : null;
-    await Promise.all(
-      groups.map(async (g) => {
-        const ops = g.indexes.map((i) => cellOps[i]!);
-        const groupWrites = ops.some((o) => o.op !== 'get');
-        const requestId = requestIdFor(p.tenant, input.idempotencyKey, ['batch', g.cell.id, ...ops.flatMap((o) => [o.op, o.key])]);
-        const opts: RequestOptions = { ...readOptions(g.cell, read), atomic: input.atomic, ...(requestId ? { requestId } : {}) };
-        let resp: CellResponse;
-        try {
-          resp = await this.deadline(port.request(p.tenant, ops, opts), groupWrites);
-        } catch (e) {
-          // One cell failing must not hide the others' results, unless it is the only cell.
-          if (groups.length === 1 || !(e instanceof KvError)) throw e;
-          for (const i of g.indexes) results[i] = { ok: false, error: e };
+    const runGroup = async (g: CellGroup, single: boolean, regroups: number): Promise<void> => {
+      const ops = g.indexes.map((i) => cellOps[i]!);
+      const groupWrites = ops.some((o) => o.op !== 'get');
+      const requestId = requestIdFor(p.tenant, input.idempotencyKey, ['batch', g.cell.id, ...ops.flatMap((o) => [o.op, o.key])]);
+      const opts: RequestOptions = { ...readOptions(g.cell, read), atomic: input.atomic, ...(requestId ? { requestId } : {}) };
+      let resp: CellResponse;
+      try {
+        resp = await this.deadline(port.request(p.tenant, ops, opts), groupWrites);
+      } catch (e) {
+        // The group's cell split under it (nothing was applied): regroup by the new directory.
+        if (e instanceof KvError && e.code === 'WRONG_RANGE' && regroups < MAX_BATCH_REGROUPS) {
+          if (input.atomic) throw new KvError('INVALID_ARGUMENT', 'the keys of this atomic batch now span cells (a cell split); an atomic batch must stay within one cell: split it, or send atomic:false');
+          const sub = groupByCell(await port.directory(true), p.tenant, ops.map((o) => o.key), false).map((x) => ({ cell: x.cell, indexes: x.indexes.map((j) => g.indexes[j]!) }));
+          await Promise.all(sub.map((x) => runGroup(x, false, regroups + 1)));
           return;
         }
-        for (const i of g.indexes) where[i] = { cell: g.cell.id, index: resp.index };
-        const token = await this.session(port, p.tenant, ops[0]!.key, g.cell, resp.index);
-        if (groups.length === 1) session = token;
-        g.indexes.forEach((i, j) => {
-          const out = batchOutcome(ops[j]!, resp.results[j], token);
-          if (!out.ok && ops[j]!.op !== 'get' && out.error.code !== 'NOT_FOUND') applied = input.atomic ? false : applied;
-          results[i] = out;
-        });
-      }),
-    );
+        // One cell failing must not hide the others' results, unless it is the only cell.
+        if (single || !(e instanceof KvError)) throw e;
+        for (const i of g.indexes) results[i] = { ok: false, error: e };
+        return;
+      }
+      for (const i of g.indexes) where[i] = { cell: g.cell.id, index: resp.index };
+      const token = await this.session(port, p.tenant, ops[0]!.key, g.cell, resp.index);
+      if (single) session = token;
+      g.indexes.forEach((i, j) => {
+        const out = batchOutcome(ops[j]!, resp.results[j], token);
+        if (!out.ok && ops[j]!.op !== 'get' && out.error.code !== 'NOT_FOUND') applied = input.atomic ? false : applied;
+        results[i] = out;
+      });
+    };
+    await Promise.all(groups.map((g) => runGroup(g, groups.length === 1, 0)));
     this.opts.quotas?.settle(ticket, settledWrites(results, writeIdx, where));
     for (const i of writeIdx) this.opts.hotKeys?.invalidate(p.tenant, cellOps[i]!.key);
     return { results, session, applied };

@@ -174,6 +174,10 @@ export class CellClient {
         case 'WRONG_RANGE': {
           const before = cell;
           cell = await this.cellFor(tenant, routeKey, true);
+          // The keys of one request now belong to different cells (a split): the caller regroups.
+          if (ops.length > 1 && !(await this.sameCell(tenant, ops, cell))) {
+            throw new KvError('WRONG_RANGE', `the keys of this request now span cells (cell ${before.id} split); regroup them by the directory and retry`);
+          }
           // The directory has not caught up with the cell yet: wait before asking the same cell again.
           if (cell.id === before.id && cell.epoch === before.epoch) await backoff(attempt);
           continue;
@@ -193,6 +197,12 @@ export class CellClient {
     }
     if (sent) throw new KvError('OUTCOME_UNKNOWN', `write may or may not have applied (${lastMsg}); retry with the same Idempotency-Key`, { requestId });
     throw new KvError('UNAVAILABLE', `cell ${cell.id} did not answer after ${this.maxAttempts} attempts (${lastMsg}); retry later`);
+  }
+
+  /** Whether every op's key falls in `cell` by the cached directory. */
+  private async sameCell(tenant: string, ops: readonly CellOp[], cell: CellDescriptor): Promise<boolean> {
+    for (const op of ops) if ((await this.cellFor(tenant, op.key, false)).id !== cell.id) return false;
+    return true;
   }
 
   private pickNode(cell: CellDescriptor, attempt: number): string {
