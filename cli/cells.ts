@@ -42,8 +42,22 @@ export function splitPointOf(o: SplitOptions): SplitPoint {
 
 export function registerCellsCommands(program: Command, ctx: CellsCliContext): void {
   const list = async (cmd: Command) => {
-    const d = await ctx.withAdmin(cmd, (a) => a.directory());
-    const rows = cellRows(d);
+    const { d, hosts } = await ctx.withAdmin(cmd, async (a) => {
+      const dir = await a.directory();
+      // Leaders and the meta cell's members as the nodes report them: the node serving the
+      // directory knows the leaders of its own cells only.
+      const statuses = await Promise.all(dir.nodes.map(async (n) => [n.id, await a.nodeStatus(n.id).catch(() => null)] as const));
+      return { d: dir, hosts: statuses };
+    });
+    const leaders: Record<string, string> = { ...d.leaders };
+    const metaNodes: { node: string; az: string; role: string }[] = [];
+    for (const [node, st] of hosts) {
+      for (const c of st?.cells ?? []) {
+        if (c.role === 'leader') leaders[c.cell] = node;
+        if (c.cell === 'meta') metaNodes.push({ node, az: st?.az ?? 'unknown', role: 'voter' });
+      }
+    }
+    const rows = cellRows({ ...d, leaders }).map((r) => (r.id === 'meta' && metaNodes.length > 0 ? { ...r, replicas: metaNodes } : r));
     ctx.print(ctx.json(cmd) ? JSON.stringify({ servedBy: d.servedBy, cells: rows }, null, 2) : renderCells(rows, d.servedBy));
   };
   // `cells` alone lists; an action here (not commander's isDefault) so that an unknown
