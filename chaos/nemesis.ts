@@ -1,11 +1,13 @@
 // Runs a fault schedule against the live cluster, one fault at a time: resolve the targets
-// (leader / follower), inject, hold, heal (network whole, nothing paused, every node up
+// (leader / follower among the nodes that host the data cell now), inject, hold, heal (network whole, nothing paused, every node up
 // without failpoints), then a quiet gap. Records when each fault was active, and when a
 // leader was killed, for the availability figures.
 
 import { FIRST_DATA_CELL_ID, hexOf } from '../shared/directory.js';
 import { namespacedKey } from '../shared/keys.js';
-import { AZS, NODE_IDS, sleep, type ChaosCluster } from './cluster.js';
+import { cellView, cellViewWithLeader } from './cell-view.js';
+import { AZS, sleep, type ChaosCluster } from './cluster.js';
+import { injectMove, type MoveRecord } from './move-fault.js';
 import { describeSpec, type FaultKind, type FaultSpec, type ScheduledFault, type TargetSpec } from './schedule.js';
 
 export interface FaultRecord {
@@ -44,6 +46,8 @@ export class Nemesis {
   readonly faults: FaultRecord[] = [];
   /** Times (ms since zero) at which the harness killed the data cell's leader. */
   readonly leaderKills: number[] = [];
+  /** Every move the harness asked for, and how it ended. */
+  readonly moves: MoveRecord[] = [];
 
   constructor(private readonly o: NemesisOptions) {}
 
@@ -90,26 +94,30 @@ export class Nemesis {
     }
   }
 
-  /** The leader of the data cell, waiting a little for one; falls back to any running node. */
+  /**
+   * The data cell's leader and voters (the nodes hosting it now), waiting a little for a
+   * leader; without one, the first running voter stands in for it.
+   */
+  private async members(): Promise<{ leader: string; voters: readonly string[] }> {
+    const v = await cellViewWithLeader(this.c, CELL, 3000);
+    const voters = v && v.voters.length > 0 ? v.voters : this.c.nodeIds.slice(0, 3);
+    return { leader: v?.leader ?? voters.find((id) => this.c.isUp(id)) ?? voters[0]!, voters };
+  }
+
   private async leader(): Promise<string> {
-    for (let i = 0; i < 30; i++) {
-      const l = await this.c.leaderOf(CELL);
-      if (l) return l;
-      await sleep(100);
-    }
-    return NODE_IDS.find((id) => this.c.isUp(id)) ?? 'n1';
+    return (await this.members()).leader;
   }
 
   private async resolve(t: TargetSpec, rec: FaultRecord): Promise<{ id: string; wasLeader: boolean }> {
-    const leader = await this.leader();
+    const { leader, voters } = await this.members();
     if (t.role === 'leader') {
       rec.notes.push(`leader=${leader}`);
       return { id: leader, wasLeader: true };
     }
-    const followers = NODE_IDS.filter((id) => id !== leader);
-    const id = followers[t.pick % followers.length]!;
-    rec.notes.push(`follower=${id} (leader ${leader})`);
-    return { id, wasLeader: false };
+    const followers = voters.filter((id) => id !== leader);
+    const id = followers[t.pick % followers.length] ?? leader;
+    rec.notes.push(`follower=${id} (leader ${leader}, voters ${voters.join(',')})`);
+    return { id, wasLeader: id === leader };
   }
 
   private async kill(id: string, wasLeader: boolean): Promise<void> {
@@ -120,7 +128,7 @@ export class Nemesis {
   /** The live data cells in key order, as the running nodes report them (frozen ones left out). */
   private async dataCells(): Promise<{ cell: string; start: string; end: string | null }[]> {
     const byId = new Map<string, { cell: string; start: string; end: string | null; epoch: number }>();
-    for (const id of NODE_IDS) {
+    for (const id of this.c.nodeIds) {
       if (!this.c.isUp(id)) continue;
       for (const c of (await this.c.status(id, 1500)) ?? []) {
         const x = c as typeof c & { frozen?: boolean; epoch?: number };
@@ -205,7 +213,7 @@ export class Nemesis {
       }
       case 'partition': {
         const t = await this.resolve(s.target, rec);
-        const az = this.c.node(t.id).index;
+        const az = this.c.azIndex(t.id);
         const others = [0, 1, 2].filter((i) => i !== az);
         const other = others[s.otherPick % 2]!;
         switch (s.shape) {
@@ -238,7 +246,7 @@ export class Nemesis {
           for (const p of this.c.allProxies) p.set(faults);
         } else {
           const t = await this.resolve(s.target, rec);
-          const az = this.c.node(t.id).index;
+          const az = this.c.azIndex(t.id);
           const links = [this.c.link(t.id), ...[0, 1, 2].filter((i) => i !== az).map((i) => this.c.route(az, i))];
           for (const p of links) p.set(faults);
         }
@@ -264,9 +272,9 @@ export class Nemesis {
         return;
       }
       case 'transfer': {
-        const from = await this.leader();
-        const followers = NODE_IDS.filter((id) => id !== from);
-        const to = followers[s.pick % followers.length]!;
+        const { leader: from, voters } = await this.members();
+        const followers = voters.filter((id) => id !== from);
+        const to = followers[s.pick % followers.length] ?? from;
         rec.notes.push(`${from} -> ${to}`);
         await this.makeLeader(to, rec);
         return;
@@ -287,7 +295,9 @@ export class Nemesis {
           rec.notes.push(`cells ${left.cell} and ${right.cell} do not meet in the nodes' reports; skipped`);
           return;
         }
-        const node = NODE_IDS[s.pick % NODE_IDS.length]!;
+        // Sent to a node hosting the left cell (moves change which nodes those are).
+        const hosts = (await cellView(this.c, left.cell, 1500))?.voters ?? this.c.nodeIds;
+        const node = hosts[s.pick % hosts.length]!;
         const t0 = this.o.now();
         type MergeReply = { ok: boolean; freezeIndex?: number; commitIndex?: number; code?: string; message?: string };
         let reply: MergeReply = { ok: false };
@@ -309,7 +319,7 @@ export class Nemesis {
         const ns = hexOf(namespacedKey(this.o.tenant, new TextEncoder().encode(key)));
         // The leader of the cell whose range holds the key, as the nodes report it.
         let owner: { node: string; cell: string; start: string } | null = null;
-        for (const id of NODE_IDS) {
+        for (const id of this.c.nodeIds) {
           for (const c of (await this.c.status(id, 1500)) ?? []) {
             if (c.cell === 'meta' || c.role !== 'leader' || c.start === undefined) continue;
             if (ns >= c.start && (c.end === null || c.end === undefined || ns < c.end)) owner = { node: id, cell: c.cell, start: c.start };
@@ -327,6 +337,11 @@ export class Nemesis {
           .adminRequest<{ ok: boolean; right?: string; index?: number; code?: string; message?: string }>(owner.node, { op: 'split', cell: owner.cell, splitKey: ns }, 10_000)
           .catch((e: Error) => ({ ok: false, message: e.message }) as { ok: boolean; right?: string; index?: number; message?: string });
         rec.notes.push(reply.ok ? `split ${owner.cell} at ${key} on ${owner.node}: new cell ${reply.right} from index ${reply.index}` : `split of ${owner.cell} refused or lost: ${reply.message ?? ''}`);
+        return;
+      }
+      case 'move': {
+        const m = await injectMove({ cluster: this.c, cell: CELL, now: this.o.now, hold: (ms) => this.hold(ms), kill: (id, wasLeader) => this.kill(id, wasLeader), notes: rec.notes }, s);
+        if (m) this.moves.push(m);
         return;
       }
       case 'snapshot': {
