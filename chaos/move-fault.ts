@@ -48,8 +48,8 @@ interface MoveReply {
 /** Longer than a small cell's move under faults; the node may keep going after it. */
 const ANSWER_TIMEOUT_MS = 30_000;
 
-/** The node's refusals (replica-mover.ts checkMove): nothing was changed. */
-const REFUSALS = new Set(['NO_REPLICA', 'NOT_LEADER', 'FROZEN', 'SAME_NODE', 'MOVE_IN_PROGRESS', 'JOINT_CONFIG', 'NOT_A_VOTER', 'NO_LEARNER', 'ALREADY_MEMBER', 'AZ_MISMATCH', 'NODE_UNREACHABLE']);
+/** The node's refusals (replica-mover.ts checkMove, prepareReplica on the target): nothing was changed. */
+const REFUSALS = new Set(['NO_REPLICA', 'NOT_LEADER', 'FROZEN', 'SAME_NODE', 'MOVE_IN_PROGRESS', 'JOINT_CONFIG', 'NOT_A_VOTER', 'NO_LEARNER', 'ALREADY_MEMBER', 'AZ_MISMATCH', 'NODE_UNREACHABLE', 'LOCAL_MEMBER']);
 
 export async function injectMove(x: MoveContext, s: MoveSpec): Promise<MoveRecord | null> {
   const c = x.cluster;
@@ -105,22 +105,21 @@ export async function injectMove(x: MoveContext, s: MoveSpec): Promise<MoveRecor
   return { from, to, outcome, ms, reason: reply.ok ? '' : (reply.reason ?? reply.code ?? ''), leaderMoved, disrupted: s.during !== null };
 }
 
-/** Kills, pauses or isolates one node `afterMs` into the move (skipped if the move already answered). */
+/** Kills, pauses or isolates one node `afterMs` into the move (or as soon as it answered). */
 async function disrupt(x: MoveContext, d: MoveDisruption, ends: { from: string; to: string }, answered: () => boolean): Promise<void> {
   const c = x.cluster;
-  const until = x.now() + d.afterMs;
+  const start = x.now();
+  const until = start + d.afterMs;
   while (!answered() && x.now() < until) await x.hold(Math.min(50, until - x.now()));
-  if (answered()) {
-    x.notes.push(`the move answered within ${d.afterMs} ms; no ${d.what}`);
-    return;
-  }
+  // Done already: the disruption still hits the cell right after its membership changed.
+  if (answered()) x.notes.push(`the move answered within ${d.afterMs} ms`);
   const leader = await c.leaderOf(x.cell);
   const id = d.who === 'leader' ? leader : ends[d.who];
   if (!id) {
     x.notes.push(`no leader to ${d.what}`);
     return;
   }
-  x.notes.push(`${d.what} ${id}${id === leader ? ' (leader)' : ''} at ${d.afterMs} ms`);
+  x.notes.push(`${d.what} ${id}${id === leader ? ' (leader)' : ''} ${Math.round(x.now() - start)} ms into the move`);
   try {
     switch (d.what) {
       case 'kill':

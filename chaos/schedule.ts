@@ -177,9 +177,10 @@ function makeSpec(kind: FaultKind, rng: Rng): FaultSpec {
     case 'merge':
       return { kind, pick: rng.int(1 << 16) };
     case 'move': {
+      // A small cell moves in ~0.2-0.5 s: disruptions land early to hit a running move.
       const disrupt = rng.chance(0.4);
       const during: MoveDisruption | null = disrupt
-        ? { what: rng.pick(['kill', 'pause', 'isolate'] as const), who: rng.pick(['from', 'to', 'leader'] as const), afterMs: rng.range(50, 1500), forMs: rng.range(1000, 3000) }
+        ? { what: rng.pick(['kill', 'pause', 'isolate'] as const), who: rng.pick(['from', 'to', 'leader'] as const), afterMs: rng.range(10, 350), forMs: rng.range(1000, 3000) }
         : null;
       return { kind, via: target(rng), during };
     }
