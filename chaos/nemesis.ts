@@ -195,6 +195,27 @@ export class Nemesis {
     return false;
   }
 
+  private async move(cell: string, s: Extract<FaultSpec, { kind: 'move' }>, rec: FaultRecord): Promise<void> {
+    const m = await injectMove({ cluster: this.c, cell, now: this.o.now, hold: (ms) => this.hold(ms), kill: (id, wasLeader) => this.kill(id, wasLeader), notes: rec.notes }, s);
+    if (m) this.moves.push(m);
+  }
+
+  /**
+   * The nodes hosting both cells of a merge. Cells on different nodes (a move took one's az1
+   * replica to the other az1 node) cannot merge: the right cell's az1 replica moves first.
+   */
+  private async colocate(left: string, right: string, rec: FaultRecord): Promise<readonly string[]> {
+    const [lv, rv] = await Promise.all([cellView(this.c, left, 1500), cellView(this.c, right, 1500)]);
+    if (!lv || !rv) return lv?.voters ?? this.c.nodeIds;
+    if (lv.voters.join() !== rv.voters.join() && this.c.nodesInAz(0).length > 1) {
+      rec.notes.push(`${left} on ${lv.voters.join(',')} but ${right} on ${rv.voters.join(',')}: moving ${right}'s az1 replica first`);
+      await this.move(right, { kind: 'move', via: { role: 'leader', pick: 0 }, during: null }, rec);
+    }
+    const after = (await cellView(this.c, right, 1500))?.voters ?? rv.voters;
+    const both = lv.voters.filter((id) => after.includes(id));
+    return both.length > 0 ? both : lv.voters;
+  }
+
   private async inject(s: FaultSpec, rec: FaultRecord): Promise<void> {
     switch (s.kind) {
       case 'kill': {
@@ -295,8 +316,7 @@ export class Nemesis {
           rec.notes.push(`cells ${left.cell} and ${right.cell} do not meet in the nodes' reports; skipped`);
           return;
         }
-        // Sent to a node hosting the left cell (moves change which nodes those are).
-        const hosts = (await cellView(this.c, left.cell, 1500))?.voters ?? this.c.nodeIds;
+        const hosts = await this.colocate(left.cell, right.cell, rec);
         const node = hosts[s.pick % hosts.length]!;
         const t0 = this.o.now();
         type MergeReply = { ok: boolean; freezeIndex?: number; commitIndex?: number; code?: string; message?: string };
@@ -339,11 +359,9 @@ export class Nemesis {
         rec.notes.push(reply.ok ? `split ${owner.cell} at ${key} on ${owner.node}: new cell ${reply.right} from index ${reply.index}` : `split of ${owner.cell} refused or lost: ${reply.message ?? ''}`);
         return;
       }
-      case 'move': {
-        const m = await injectMove({ cluster: this.c, cell: CELL, now: this.o.now, hold: (ms) => this.hold(ms), kill: (id, wasLeader) => this.kill(id, wasLeader), notes: rec.notes }, s);
-        if (m) this.moves.push(m);
+      case 'move':
+        await this.move(CELL, s, rec);
         return;
-      }
       case 'snapshot': {
         const t = await this.resolve({ role: 'follower', pick: s.pick }, rec);
         const last = (await this.cellStatus(t.id))?.lastIndex ?? 0;
