@@ -1,6 +1,6 @@
 // Checks after the heal: liveness (a write succeeds on every data cell, bounded), replicas
-// identical (same applied index, same digest, same value for every key read `stale` from
-// each node), per-key linearizability of the whole history, no acknowledged write lost, and
+// identical (the cell's members as its nodes report them at the end: same applied index, same
+// digest, same value for every key read `stale` from each; a removed replica destroyed), per-key linearizability of the whole history, no acknowledged write lost, and
 // versions strictly increasing per key in real-time order.
 
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -9,7 +9,8 @@ import { CellClient } from '../shared/cell-client.js';
 import { decodeCellResponse, encodeCellRequest } from '../shared/codec/index.js';
 import { META_CELL_ID, type CellDescriptor } from '../shared/directory.js';
 import { checkCellkvHistory, formatDetails, type CheckResult, type HistoryRecord } from '../shared/lincheck/index.js';
-import { NODE_IDS, sleep, type ChaosCluster } from './cluster.js';
+import { cellView, type CellView } from './cell-view.js';
+import { sleep, type ChaosCluster } from './cluster.js';
 import { CellDriver } from './drivers.js';
 import type { History } from './workload.js';
 
@@ -95,7 +96,12 @@ interface Digest {
   readonly message?: string;
 }
 
-/** Every replica: same applied index as the others, then same digest and same values. */
+/**
+ * Every replica (the cell's members at the end, once its membership is not joint): same applied
+ * index as the others, then same digest and same values. A node still hosting the cell outside
+ * its members must drop it within the bound when it still counts itself a member (the removal
+ * check collects those); an empty replica a failed move prepared is only reported.
+ */
 export async function checkReplicas(cluster: ChaosCluster, nc: NatsConnection, tenant: string, keys: readonly string[], boundMs: number): Promise<CheckOutcome> {
   const details: string[] = [];
   const client = new CellClient(nc, { attemptTimeoutMs: 1000, maxAttempts: 5 });
@@ -104,23 +110,25 @@ export async function checkReplicas(cluster: ChaosCluster, nc: NatsConnection, t
   let ok = true;
   for (const cell of cells) {
     const start = Date.now();
-    let agreed: { applied: number; digests: Map<string, string> } | null = null;
+    let agreed: { applied: number; digests: Map<string, string>; view: CellView } | null = null;
     let lastView = '';
     while (!agreed && Date.now() - start < boundMs) {
-      const sts = await Promise.all(NODE_IDS.map(async (id) => (await cluster.status(id, 1500))?.find((c) => c.cell === cell.id) ?? null));
-      lastView = NODE_IDS.map((id, i) => `${id}: applied ${sts[i]?.applied ?? '?'} commit ${sts[i]?.commit ?? '?'}`).join(', ');
+      const view = await cellView(cluster, cell.id, 1500);
+      const members = view?.members ?? [];
+      const sts = members.map((id) => view!.reports.get(id) ?? null);
+      lastView = `${view?.joint ? 'joint; ' : ''}${members.map((id, i) => `${id}: applied ${sts[i]?.applied ?? '?'} commit ${sts[i]?.commit ?? '?'}`).join(', ')}`;
       const applied = sts.map((s) => s?.applied ?? -1);
-      if (applied.some((a) => a < 0) || new Set(applied).size !== 1 || sts.some((s) => s!.commit !== s!.applied)) {
+      if (!view?.leader || view.joint || members.length === 0 || applied.some((a) => a < 0) || new Set(applied).size !== 1 || sts.some((s) => s!.commit !== s!.applied)) {
         await sleep(200);
         continue;
       }
       const digests = new Map<string, string>();
       const ds = await Promise.all(
-        NODE_IDS.map((id) => cluster.adminRequest<Digest>(id, { op: 'digest', cell: cell.id }, 5000).catch((e: Error): Digest => ({ ok: false, message: e.message }))),
+        members.map((id) => cluster.adminRequest<Digest>(id, { op: 'digest', cell: cell.id }, 5000).catch((e: Error): Digest => ({ ok: false, message: e.message }))),
       );
       if (ds.every((d) => d.ok && d.applied === applied[0])) {
-        NODE_IDS.forEach((id, i) => digests.set(id, `${ds[i]!.digest} (${ds[i]!.keys} keys)`));
-        agreed = { applied: applied[0]!, digests };
+        members.forEach((id, i) => digests.set(id, `${ds[i]!.digest} (${ds[i]!.keys} keys)`));
+        agreed = { applied: applied[0]!, digests, view };
       } else {
         await sleep(200);
       }
@@ -131,18 +139,43 @@ export async function checkReplicas(cluster: ChaosCluster, nc: NatsConnection, t
       continue;
     }
     const distinct = new Set(agreed.digests.values());
-    details.push(`cell ${cell.id}: all at applied ${agreed.applied}; digests ${distinct.size === 1 ? 'equal' : 'DIFFER'}: ${[...agreed.digests].map(([n, d]) => `${n}=${d.slice(0, 16)}…`).join(' ')}`);
+    const members = agreed.view.members;
+    details.push(`cell ${cell.id}: ${agreed.view.voters.join(',')}${agreed.view.learners.length ? ` (learners ${agreed.view.learners.join(',')})` : ''} all at applied ${agreed.applied}; digests ${distinct.size === 1 ? 'equal' : 'DIFFER'}: ${[...agreed.digests].map(([n, d]) => `${n}=${d.slice(0, 16)}…`).join(' ')}`);
     if (distinct.size !== 1) ok = false;
     // Value by value too, so a difference names the key.
     for (const key of keys) {
-      const views = await Promise.all(NODE_IDS.map((id) => staleGet(nc, id, cell, tenant, key).catch((e: Error) => `error ${e.message}`)));
+      const views = await Promise.all(members.map((id) => staleGet(nc, id, cell, tenant, key).catch((e: Error) => `error ${e.message}`)));
       if (new Set(views).size !== 1) {
         ok = false;
-        details.push(`key ${key}: ${NODE_IDS.map((id, i) => `${id}=${views[i]}`).join(' ')}`);
+        details.push(`key ${key}: ${members.map((id, i) => `${id}=${views[i]}`).join(' ')}`);
       }
     }
+    const left = await removedReplicasGone(cluster, cell.id, members, Math.max(0, boundMs - (Date.now() - start)));
+    details.push(...left.details);
+    ok &&= left.ok;
   }
   return { name: 'replicas identical', ok, details };
+}
+
+/** Waits (bounded) until no node outside `members` hosts a replica of the cell that counts itself a member. */
+async function removedReplicasGone(cluster: ChaosCluster, cell: string, members: readonly string[], boundMs: number): Promise<{ ok: boolean; details: string[] }> {
+  const start = Date.now();
+  for (;;) {
+    const view = await cellView(cluster, cell, 1500);
+    const extra = (view?.hosts ?? []).filter((id) => !members.includes(id));
+    const selfMember = extra.filter((id) => {
+      const conf = view!.reports.get(id)?.confState;
+      return !conf || [...conf.voters, ...conf.votersOutgoing, ...conf.learners, ...conf.learnersNext].includes(id);
+    });
+    if (selfMember.length === 0 || Date.now() - start >= boundMs) {
+      const details: string[] = [];
+      if (selfMember.length > 0) details.push(`cell ${cell}: removed replica(s) on ${selfMember.join(',')} still count themselves members after ${Date.now() - start} ms`);
+      const empty = extra.filter((id) => !selfMember.includes(id));
+      if (empty.length > 0) details.push(`cell ${cell}: ${empty.join(',')} still host(s) a replica that is no member (left by a failed move; the next move replaces it)`);
+      return { ok: selfMember.length === 0, details };
+    }
+    await sleep(500);
+  }
 }
 
 export function checkLinearizable(records: readonly HistoryRecord[], timeoutMs: number): { outcome: CheckOutcome; result: CheckResult } {

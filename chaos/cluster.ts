@@ -1,7 +1,8 @@
 // The chaos cluster, on the launcher (scripts/cluster/): three clustered nats-servers (one per
-// AZ), three cell nodes (node i talks ONLY to AZ i's server) and optional gateways, with a
-// FaultProxy on every link that a partition must be able to cut: node i -> nats i, and each
-// cluster route i -> j.
+// AZ), three or four cell nodes (n1..n3 in az1..az3 bootstrap every cell; n4, in az1, starts
+// empty and receives replicas by moves; a node talks ONLY to its AZ's server) and optional
+// gateways, with a FaultProxy on every link that a partition must be able to cut: each node ->
+// its AZ's server, and each cluster route i -> j.
 //
 // Route gossip would let servers bypass the proxies (a server learns its peers' real route
 // addresses and connects to them directly), so every server advertises a "black hole"
@@ -17,8 +18,7 @@ export { sleep };
 export type { CellStatus };
 
 export const AZS = ['az1', 'az2', 'az3'] as const;
-export const NODE_IDS = ['n1', 'n2', 'n3'] as const;
-export type NodeId = (typeof NODE_IDS)[number];
+export type NodeId = string;
 
 export interface ClusterConfig {
   /** Repository root (where cell/main.ts lives). */
@@ -32,6 +32,8 @@ export interface ClusterConfig {
   readonly progress: (line: string) => void;
   /** Extra node.js arguments for the cell nodes (e.g. --cpu-prof, or an --import probe). */
   readonly nodeArgs?: readonly string[];
+  /** 3 (n1..n3), or 4: n4 in az1, empty at start, for replica moves. */
+  readonly nodes: 3 | 4;
 }
 
 export interface ProcessEvent {
@@ -44,7 +46,7 @@ export interface ProcessEvent {
 export class ChaosCluster {
   /** Route proxies by "i-j" (i < j, AZ indices): server i dials server j through it. */
   readonly routes = new Map<string, FaultProxy>();
-  /** Link node i -> its AZ's nats-server ("up" = node to server). */
+  /** Link of node i (index in nodeIds) -> its AZ's nats-server ("up" = node to server). */
   readonly links: FaultProxy[] = [];
   readonly events: ProcessEvent[] = [];
   /** Failpoints each running node was started with ('' = none). */
@@ -83,6 +85,20 @@ export class ChaosCluster {
     return this.links[this.node(id).index]!;
   }
 
+  get nodeIds(): string[] {
+    return this.lc.nodes.map((n) => n.id);
+  }
+
+  /** The AZ index (0..2) of a node: its server's index. */
+  azIndex(id: string): number {
+    return this.lc.serverIndexOf(this.node(id));
+  }
+
+  /** The nodes of AZ `i`, in id order. */
+  nodesInAz(i: number): string[] {
+    return this.lc.nodes.filter((n) => this.lc.serverIndexOf(n) === i).map((n) => n.id);
+  }
+
   get allProxies(): FaultProxy[] {
     return [...this.links, ...this.routes.values()];
   }
@@ -111,11 +127,15 @@ export class ChaosCluster {
         advertise: `127.0.0.1:${this.blackhole.port}`,
         noAdvertise: true,
       },
+      nodes: this.cfg.nodes,
       node: {
         tickMs: this.cfg.tickMs,
         snapshotEvery: this.cfg.snapshotEvery,
         logRetain: this.cfg.logRetain,
         nodeArgs: this.cfg.nodeArgs ?? [],
+        // With an empty n4 the meta leader's placement would move replicas to it on its own
+        // (balance); moves then happen only when the schedule says.
+        ...(this.cfg.nodes > 3 ? { extraArgs: ['--placement-interval-ms', '0'] } : {}),
         logLevel: 'info',
         scrubEnv: true,
         readyTimeoutMs: 45_000,
@@ -132,9 +152,9 @@ export class ChaosCluster {
     await this.lc.connectAdmin({ name: 'chaos-admin', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     await this.lc.waitMesh();
     for (const n of this.lc.nodes) {
-      this.links.push(await FaultProxy.start({ name: `${n.id}->nats-${n.az}`, targetPort: this.lc.nats[n.index]!.clientPort, rng: rng.fork(`link-${n.id}`) }));
+      this.links.push(await FaultProxy.start({ name: `${n.id}->nats-${n.az}`, targetPort: this.lc.nats[this.lc.serverIndexOf(n)]!.clientPort, rng: rng.fork(`link-${n.id}`) }));
     }
-    await Promise.all(NODE_IDS.map((id) => this.startNode(id)));
+    await Promise.all(this.nodeIds.map((id) => this.startNode(id)));
   }
 
   /** Gateway `name` on AZ `i`'s server (isolating that AZ strands it too). */
@@ -209,9 +229,9 @@ export class ChaosCluster {
     this.link(id).set({ partitioned: true });
   }
 
-  /** A whole AZ cut off: its server's routes and its node's link. */
+  /** A whole AZ cut off: its server's routes and its nodes' links. */
   isolateAz(index: number): void {
-    this.links[index]!.set({ partitioned: true });
+    for (const id of this.nodesInAz(index)) this.link(id).set({ partitioned: true });
     for (let j = 0; j < 3; j++) if (j !== index) this.route(index, j).set({ partitioned: true });
   }
 

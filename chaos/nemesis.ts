@@ -1,11 +1,13 @@
 // Runs a fault schedule against the live cluster, one fault at a time: resolve the targets
-// (leader / follower), inject, hold, heal (network whole, nothing paused, every node up
+// (leader / follower among the nodes that host the data cell now), inject, hold, heal (network whole, nothing paused, every node up
 // without failpoints), then a quiet gap. Records when each fault was active, and when a
 // leader was killed, for the availability figures.
 
 import { FIRST_DATA_CELL_ID, hexOf } from '../shared/directory.js';
 import { namespacedKey } from '../shared/keys.js';
-import { AZS, NODE_IDS, sleep, type ChaosCluster } from './cluster.js';
+import { cellView, cellViewWithLeader } from './cell-view.js';
+import { AZS, sleep, type ChaosCluster } from './cluster.js';
+import { injectMove, type MoveRecord } from './move-fault.js';
 import { describeSpec, type FaultKind, type FaultSpec, type ScheduledFault, type TargetSpec } from './schedule.js';
 
 export interface FaultRecord {
@@ -44,6 +46,8 @@ export class Nemesis {
   readonly faults: FaultRecord[] = [];
   /** Times (ms since zero) at which the harness killed the data cell's leader. */
   readonly leaderKills: number[] = [];
+  /** Every move the harness asked for, and how it ended. */
+  readonly moves: MoveRecord[] = [];
 
   constructor(private readonly o: NemesisOptions) {}
 
@@ -90,26 +94,30 @@ export class Nemesis {
     }
   }
 
-  /** The leader of the data cell, waiting a little for one; falls back to any running node. */
+  /**
+   * The data cell's leader and voters (the nodes hosting it now), waiting a little for a
+   * leader; without one, the first running voter stands in for it.
+   */
+  private async members(): Promise<{ leader: string; voters: readonly string[] }> {
+    const v = await cellViewWithLeader(this.c, CELL, 3000);
+    const voters = v && v.voters.length > 0 ? v.voters : this.c.nodeIds.slice(0, 3);
+    return { leader: v?.leader ?? voters.find((id) => this.c.isUp(id)) ?? voters[0]!, voters };
+  }
+
   private async leader(): Promise<string> {
-    for (let i = 0; i < 30; i++) {
-      const l = await this.c.leaderOf(CELL);
-      if (l) return l;
-      await sleep(100);
-    }
-    return NODE_IDS.find((id) => this.c.isUp(id)) ?? 'n1';
+    return (await this.members()).leader;
   }
 
   private async resolve(t: TargetSpec, rec: FaultRecord): Promise<{ id: string; wasLeader: boolean }> {
-    const leader = await this.leader();
+    const { leader, voters } = await this.members();
     if (t.role === 'leader') {
       rec.notes.push(`leader=${leader}`);
       return { id: leader, wasLeader: true };
     }
-    const followers = NODE_IDS.filter((id) => id !== leader);
-    const id = followers[t.pick % followers.length]!;
-    rec.notes.push(`follower=${id} (leader ${leader})`);
-    return { id, wasLeader: false };
+    const followers = voters.filter((id) => id !== leader);
+    const id = followers[t.pick % followers.length] ?? leader;
+    rec.notes.push(`follower=${id} (leader ${leader}, voters ${voters.join(',')})`);
+    return { id, wasLeader: id === leader };
   }
 
   private async kill(id: string, wasLeader: boolean): Promise<void> {
@@ -120,7 +128,7 @@ export class Nemesis {
   /** The live data cells in key order, as the running nodes report them (frozen ones left out). */
   private async dataCells(): Promise<{ cell: string; start: string; end: string | null }[]> {
     const byId = new Map<string, { cell: string; start: string; end: string | null; epoch: number }>();
-    for (const id of NODE_IDS) {
+    for (const id of this.c.nodeIds) {
       if (!this.c.isUp(id)) continue;
       for (const c of (await this.c.status(id, 1500)) ?? []) {
         const x = c as typeof c & { frozen?: boolean; epoch?: number };
@@ -187,6 +195,27 @@ export class Nemesis {
     return false;
   }
 
+  private async move(cell: string, s: Extract<FaultSpec, { kind: 'move' }>, rec: FaultRecord): Promise<void> {
+    const m = await injectMove({ cluster: this.c, cell, now: this.o.now, hold: (ms) => this.hold(ms), kill: (id, wasLeader) => this.kill(id, wasLeader), notes: rec.notes }, s);
+    if (m) this.moves.push(m);
+  }
+
+  /**
+   * The nodes hosting both cells of a merge. Cells on different nodes (a move took one's az1
+   * replica to the other az1 node) cannot merge: the right cell's az1 replica moves first.
+   */
+  private async colocate(left: string, right: string, rec: FaultRecord): Promise<readonly string[]> {
+    const [lv, rv] = await Promise.all([cellView(this.c, left, 1500), cellView(this.c, right, 1500)]);
+    if (!lv || !rv) return lv?.voters ?? this.c.nodeIds;
+    if (lv.voters.join() !== rv.voters.join() && this.c.nodesInAz(0).length > 1) {
+      rec.notes.push(`${left} on ${lv.voters.join(',')} but ${right} on ${rv.voters.join(',')}: moving ${right}'s az1 replica first`);
+      await this.move(right, { kind: 'move', via: { role: 'leader', pick: 0 }, during: null }, rec);
+    }
+    const after = (await cellView(this.c, right, 1500))?.voters ?? rv.voters;
+    const both = lv.voters.filter((id) => after.includes(id));
+    return both.length > 0 ? both : lv.voters;
+  }
+
   private async inject(s: FaultSpec, rec: FaultRecord): Promise<void> {
     switch (s.kind) {
       case 'kill': {
@@ -205,7 +234,7 @@ export class Nemesis {
       }
       case 'partition': {
         const t = await this.resolve(s.target, rec);
-        const az = this.c.node(t.id).index;
+        const az = this.c.azIndex(t.id);
         const others = [0, 1, 2].filter((i) => i !== az);
         const other = others[s.otherPick % 2]!;
         switch (s.shape) {
@@ -238,7 +267,7 @@ export class Nemesis {
           for (const p of this.c.allProxies) p.set(faults);
         } else {
           const t = await this.resolve(s.target, rec);
-          const az = this.c.node(t.id).index;
+          const az = this.c.azIndex(t.id);
           const links = [this.c.link(t.id), ...[0, 1, 2].filter((i) => i !== az).map((i) => this.c.route(az, i))];
           for (const p of links) p.set(faults);
         }
@@ -264,9 +293,9 @@ export class Nemesis {
         return;
       }
       case 'transfer': {
-        const from = await this.leader();
-        const followers = NODE_IDS.filter((id) => id !== from);
-        const to = followers[s.pick % followers.length]!;
+        const { leader: from, voters } = await this.members();
+        const followers = voters.filter((id) => id !== from);
+        const to = followers[s.pick % followers.length] ?? from;
         rec.notes.push(`${from} -> ${to}`);
         await this.makeLeader(to, rec);
         return;
@@ -287,7 +316,8 @@ export class Nemesis {
           rec.notes.push(`cells ${left.cell} and ${right.cell} do not meet in the nodes' reports; skipped`);
           return;
         }
-        const node = NODE_IDS[s.pick % NODE_IDS.length]!;
+        const hosts = await this.colocate(left.cell, right.cell, rec);
+        const node = hosts[s.pick % hosts.length]!;
         const t0 = this.o.now();
         type MergeReply = { ok: boolean; freezeIndex?: number; commitIndex?: number; code?: string; message?: string };
         let reply: MergeReply = { ok: false };
@@ -309,7 +339,7 @@ export class Nemesis {
         const ns = hexOf(namespacedKey(this.o.tenant, new TextEncoder().encode(key)));
         // The leader of the cell whose range holds the key, as the nodes report it.
         let owner: { node: string; cell: string; start: string } | null = null;
-        for (const id of NODE_IDS) {
+        for (const id of this.c.nodeIds) {
           for (const c of (await this.c.status(id, 1500)) ?? []) {
             if (c.cell === 'meta' || c.role !== 'leader' || c.start === undefined) continue;
             if (ns >= c.start && (c.end === null || c.end === undefined || ns < c.end)) owner = { node: id, cell: c.cell, start: c.start };
@@ -329,6 +359,9 @@ export class Nemesis {
         rec.notes.push(reply.ok ? `split ${owner.cell} at ${key} on ${owner.node}: new cell ${reply.right} from index ${reply.index}` : `split of ${owner.cell} refused or lost: ${reply.message ?? ''}`);
         return;
       }
+      case 'move':
+        await this.move(CELL, s, rec);
+        return;
       case 'snapshot': {
         const t = await this.resolve({ role: 'follower', pick: s.pick }, rec);
         const last = (await this.cellStatus(t.id))?.lastIndex ?? 0;

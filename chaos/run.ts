@@ -1,4 +1,5 @@
-// One chaos run: a fresh local cluster (3 nats-servers, 3 cell nodes, 2 gateways), concurrent
+// One chaos run: a fresh local cluster (3 nats-servers, 3 cell nodes and an empty 4th one in
+// az1 when moves are on, 2 gateways), concurrent
 // clients, the seed's fault schedule, heal, then the checks. Everything it starts is stopped
 // and its temporary directory removed on every path out (see scripts/cluster/procs.ts for signals/exit).
 
@@ -12,6 +13,7 @@ import { FIRST_DATA_CELL_ID } from '../shared/directory.js';
 import { AZS, ChaosCluster, sleep } from './cluster.js';
 import { checkLinearizable, checkLiveness, checkNoLostWrites, checkReplicas, checkVersions, finalReads, type CheckOutcome } from './checks.js';
 import { CellDriver, GATEWAY_AUDIENCE, GATEWAY_ISSUER, HttpDriver, makeGatewayAuth, type KvDriver } from './drivers.js';
+import type { MoveRecord } from './move-fault.js';
 import { Nemesis, type FaultRecord } from './nemesis.js';
 import { trackTempDir, untrackTempDir } from '../scripts/cluster/procs.js';
 import { availability, availabilityLines, summaryLine, writeFailure } from './report.js';
@@ -108,6 +110,19 @@ async function waitServing(cluster: ChaosCluster, nc: NatsConnection, boundMs: n
   throw new Error(`the cluster did not start serving within ${boundMs} ms`);
 }
 
+/** "moves: 2 ok (1.4 s, 2.0 s), 1 refused (JOINT_CONFIG), ...; leader moved 1" */
+function moveLine(moves: readonly MoveRecord[]): string {
+  const parts: string[] = [];
+  for (const outcome of ['ok', 'refused', 'failed', 'no-answer'] as const) {
+    const ms = moves.filter((m) => m.outcome === outcome);
+    if (ms.length === 0) continue;
+    const what = outcome === 'ok' ? ms.map((m) => `${(m.ms / 1000).toFixed(1)} s${m.disrupted ? '*' : ''}`) : ms.map((m) => m.reason || '?');
+    parts.push(`${ms.length} ${outcome} (${what.join(', ')})`);
+  }
+  const led = moves.filter((m) => m.leaderMoved).length;
+  return `moves: ${parts.join(', ')}; the leader was the moved replica ${led}x; * = a node disrupted during the move`;
+}
+
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const dir = await mkdtemp(join(tmpdir(), `cellkv-chaos-${o.seed}-`));
   trackTempDir(dir);
@@ -118,7 +133,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   let gatewayNote = 'gateways not used (--no-gateways)';
   try {
     o.progress(`[chaos] seed ${o.seed}, ${o.seconds} s, faults ${o.kinds.join(',') || 'none'}; run dir ${dir}`);
-    cluster = await ChaosCluster.start({ root: o.root, dir, tickMs: o.tickMs, snapshotEvery: DEFAULTS.snapshotEvery, logRetain: DEFAULTS.logRetain, rng: rng.fork('cluster'), progress: o.progress, nodeArgs: o.nodeArgs ?? [] });
+    cluster = await ChaosCluster.start({ root: o.root, dir, tickMs: o.tickMs, snapshotEvery: DEFAULTS.snapshotEvery, logRetain: DEFAULTS.logRetain, rng: rng.fork('cluster'), progress: o.progress, nodeArgs: o.nodeArgs ?? [], nodes: o.kinds.includes('move') ? 4 : 3 });
     await waitServing(cluster, cluster.admin[0]!, 30_000);
     o.progress(`[chaos] cluster serving after ${(history.nowMs() / 1000).toFixed(1)} s`);
 
@@ -215,6 +230,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
 
     for (const f of nemesis.faults) o.out(`fault ${f.n} [${(f.startMs / 1000).toFixed(1)}-${(f.endMs / 1000).toFixed(1)} s] ${f.plan}${f.notes.length ? ` — ${f.notes.join('; ')}` : ''}`);
     o.out(`faults by kind: ${FAULT_KINDS.map((k) => `${k}=${faultsByKind[k] ?? 0}`).join(' ')}`);
+    if (nemesis.moves.length > 0) o.out(moveLine(nemesis.moves));
     const failpointEvents = cluster.events.filter((e) => e.kind === 'failpoint-panic').length;
     o.out(`ops: ok ${workload.stats.ok}, fail ${workload.stats.fail}, unknown ${workload.stats.unknown}; failpoint panics ${failpointEvents}; proxy resets ${cluster.allProxies.reduce((n, p) => n + p.stats.resets, 0)}`);
     const reasons = [...workload.reasons].sort((a, b) => b[1] - a[1]).slice(0, 6);

@@ -7,13 +7,23 @@
 
 import { Rng } from './rng.js';
 
-export const FAULT_KINDS = ['kill', 'pause', 'partition', 'delay', 'failpoint', 'transfer', 'snapshot', 'split', 'merge'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'partition', 'delay', 'failpoint', 'transfer', 'snapshot', 'split', 'merge', 'move'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Resolved at run time: the data cell's leader, or follower number `pick` (mod the followers). */
 export interface TargetSpec {
   readonly role: 'leader' | 'follower';
   readonly pick: number;
+}
+
+/** Something done to one node while a move runs: the replica leaving, the one arriving, or the leader. */
+export interface MoveDisruption {
+  readonly what: 'kill' | 'pause' | 'isolate';
+  readonly who: 'from' | 'to' | 'leader';
+  /** After the move request went out. */
+  readonly afterMs: number;
+  /** Down, paused or cut off this long. */
+  readonly forMs: number;
 }
 
 export type PartitionShape = 'isolate-node' | 'isolate-az' | 'cut-route' | 'one-way-node' | 'one-way-route';
@@ -60,6 +70,12 @@ export type FaultSpec =
   | { readonly kind: 'split'; readonly pick: number }
   /** Merges neighbouring data cells number `pick` and the next (splitting at key#pick first when there is one cell). */
   | { readonly kind: 'merge'; readonly pick: number }
+  /**
+   * Moves the data cell's az1 replica to the other az1 node (n1 <-> n4) through the admin
+   * `move`, sent to the leader or follower #pick (forwarded to the leader); optionally with a
+   * node killed, paused or cut off while the move runs.
+   */
+  | { readonly kind: 'move'; readonly via: TargetSpec; readonly during: MoveDisruption | null }
   | {
       readonly kind: 'snapshot';
       readonly pick: number;
@@ -115,6 +131,8 @@ export function estimateMs(s: FaultSpec): number {
       return 1500;
     case 'merge':
       return 3000;
+    case 'move':
+      return 3000 + (s.during ? s.during.forMs + (s.during.what === 'kill' ? restart : 0) : 0);
     case 'snapshot':
       return restart * 2 + 3000 + s.killAfterMs;
   }
@@ -158,6 +176,14 @@ function makeSpec(kind: FaultKind, rng: Rng): FaultSpec {
     case 'split':
     case 'merge':
       return { kind, pick: rng.int(1 << 16) };
+    case 'move': {
+      // A small cell moves in ~0.2-0.5 s: disruptions land early to hit a running move.
+      const disrupt = rng.chance(0.4);
+      const during: MoveDisruption | null = disrupt
+        ? { what: rng.pick(['kill', 'pause', 'isolate'] as const), who: rng.pick(['from', 'to', 'leader'] as const), afterMs: rng.range(10, 350), forMs: rng.range(1000, 3000) }
+        : null;
+      return { kind, via: target(rng), during };
+    }
     case 'snapshot':
       return { kind, pick: rng.int(2), sleepInInstall: rng.chance(0.6), killAfterMs: rng.range(150, 900) };
   }
@@ -228,6 +254,11 @@ export function describeSpec(s: FaultSpec): string {
       return `split the cell of workload key#${s.pick} at that key`;
     case 'merge':
       return `merge neighbouring data cells #${s.pick} and the next (split at key#${s.pick} first if there is one cell)`;
+    case 'move': {
+      const d = s.during;
+      const during = d ? `; ${d.what === 'kill' ? 'kill -9' : d.what === 'pause' ? 'SIGSTOP' : 'isolate'} the ${d.who === 'leader' ? 'leader' : `${d.who} node`} ${d.afterMs} ms into it for ${d.forMs} ms` : '';
+      return `move the data cell's az1 replica to the other az1 node, sent to ${who(s.via)}${during}`;
+    }
     case 'snapshot':
       return `follower#${s.pick} down until it needs a snapshot, killed ${s.killAfterMs} ms into its restart${s.sleepInInstall ? ' (install slowed by a failpoint)' : ''}`;
   }
