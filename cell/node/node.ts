@@ -303,7 +303,10 @@ export class CellNode {
       clock.every(DIRECTORY_RECONCILE_MS, () => node.directorySync.reconcile()),
       clock.every(cfg.expiryScanMs, () => node.requests.sweepExpired()),
       clock.every(250, () => void node.merger.tick()),
-      clock.every(REMOVAL_CHECK_MS, () => void node.collector.check()),
+      clock.every(REMOVAL_CHECK_MS, () => {
+        void node.collector.check();
+        node.mover.sweepStaleLearners();
+      }),
     ];
     const rebalancer = node.rebalancer;
     if (rebalancer !== null) node.timers.push(clock.every(cfg.rebalanceIntervalMs, () => void rebalancer.tick()));

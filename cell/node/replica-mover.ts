@@ -25,6 +25,9 @@ const TRANSFER_TIMEOUT_MS = 10_000;
 const PROGRESS_LOG_MS = 5_000;
 const ADMIN_TIMEOUT_MS = 5_000;
 
+
+/** A learner with no move running on the leader for this long is removed (its move died). */
+const STALE_LEARNER_MS = 30_000;
 export interface MoveRequest {
   readonly cell: string;
   readonly from: string;
@@ -81,6 +84,8 @@ function refuse(code: ErrorCode, reason: string, message: string, details: Recor
 
 export class ReplicaMover {
   private readonly moving = new Set<string>();
+  /** Since when each led cell has had learners with no move running here (sweepStaleLearners). */
+  private readonly learnerSince = new Map<string, number>();
   /** AZs learned from nodes' own status answers (nodes the directory does not list yet). */
   private readonly azHints = new Map<string, string>();
 
@@ -220,6 +225,30 @@ export class ReplicaMover {
     if (az === '') throw refuse('UNAVAILABLE', 'NODE_UNREACHABLE', `node ${node} did not say its AZ; retry`);
     this.azHints.set(node, az);
     return az;
+  }
+
+  /**
+   * Every few seconds on each leader: a learner with no move running here for a while was left
+   * by a move whose leader died or lost the leadership; it is removed (its node destroys the
+   * replica), so the cell's membership does not stay blocked for later moves.
+   */
+  sweepStaleLearners(): void {
+    const now = this.host.clock.now();
+    for (const r of this.host.replicas.values()) {
+      if (!r.isLeader || isJoint(r.conf) || r.conf.learners.length === 0 || this.moving.has(r.cellId)) {
+        this.learnerSince.delete(r.cellId);
+        continue;
+      }
+      const since = this.learnerSince.get(r.cellId) ?? now;
+      this.learnerSince.set(r.cellId, since);
+      if (now - since < STALE_LEARNER_MS) continue;
+      const res = r.raft.proposeConfChange({ changes: r.conf.learners.map((node) => ({ type: 'removeNode' as const, node })), autoLeave: true });
+      this.learnerSince.delete(r.cellId);
+      if (res.ok) {
+        this.host.log.warn({ cell: r.cellId, learners: r.conf.learners }, 'removing learners left by an unfinished move');
+        this.host.schedulePump();
+      }
+    }
   }
 
   /** Proposes one conf change and waits until it (and its auto-leave) applied here. */
