@@ -33,6 +33,7 @@ import { KvError } from '../../shared/errors.js';
 import { META_CELL_ID, hexOf } from '../../shared/directory.js';
 
 import { openNodeDb, type NodeDb } from '../storage/node-db.js';
+import { JOINED_VALUE, joinedKey } from '../storage/records.js';
 import { GroupCommit } from '../storage/group-commit.js';
 import { ReplicaRegistry, type ReplicaRecord } from './replica-registry.js';
 import { RequestHandler } from './request-handler.js';
@@ -144,6 +145,7 @@ export class CellNode {
       destroyZombie: (r) => this.collector.destroy(r, 'zombie'),
       createEmptyReplica: async (rec) => {
         this.registry.stage(this.groupCommit, rec);
+        this.groupCommit.put(joinedKey(), JOINED_VALUE);
         await this.flushAll(true);
         return this.openReplica(rec);
       },
@@ -321,8 +323,15 @@ export class CellNode {
 
   private async openReplicas(): Promise<void> {
     let records = await this.registry.list();
-    if (records.length === 0 && this.cfg.bootstrap.some((n) => n.id === this.cfg.nodeId)) {
+    // A data dir that ever belonged to a cluster never bootstraps again, even with no replica
+    // left (moved away or drained): it would start a second cluster's cells under the same ids.
+    const joined = records.length > 0 || (await this.kv.get(joinedKey())) !== undefined;
+    if (!joined && this.cfg.bootstrap.some((n) => n.id === this.cfg.nodeId)) {
       records = await bootstrapReplicas(this.factoryHost());
+    }
+    if (records.length > 0) {
+      this.groupCommit.put(joinedKey(), JOINED_VALUE);
+      await this.groupCommit.flush();
     }
     for (const rec of records) await this.openReplica(rec);
   }

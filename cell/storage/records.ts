@@ -27,6 +27,8 @@
 //   0x18    0x18 | len | cellId | 0x00              usage marker, value 0x01 (the counters are
 //                                                   complete)
 //   0x18    0x18 | len | cellId | 0x01 | tenant     tenant usage in the cell: keys | bytes
+//   0x19    0x19 | "joined"                        value 0x01: this data dir belongs to a
+//                                                   cluster (never bootstrap again, even empty)
 //
 // `len` is one byte, the UTF-8 length of the cell id: one cell's range can then never contain
 // another cell's keys ("a" vs "ab"). Numbers in keys are big-endian so byte order is numeric
@@ -70,6 +72,7 @@ export const RecordPrefix = {
   dedupeAge: 0x15,
   metaDoc: 0x17,
   usage: 0x18,
+  node: 0x19,
 } as const;
 
 export type RecordKind = keyof typeof RecordPrefix;
@@ -448,3 +451,15 @@ export function decodeUsage(b: Uint8Array): TenantUsage {
   r.expectEnd();
   return { keys, bytes };
 }
+
+// ------------------------------------------------------------------ 0x19 node state
+
+/**
+ * Set once the node bootstrapped a cluster or hosted a replica: a node emptied by moves (or a
+ * drain) and restarted must not bootstrap a second cluster's cells with the same ids.
+ */
+export function joinedKey(): Uint8Array {
+  return concat(Uint8Array.of(RecordPrefix.node), encoder.encode('joined'));
+}
+
+export const JOINED_VALUE = Uint8Array.of(1);
