@@ -242,6 +242,13 @@ export class AdminClient {
     return r as unknown as NodeStatus;
   }
 
+  /** Every directory node's status, asked at once; null for a node that does not answer. */
+  async nodeStatuses(d: DirectoryView): Promise<Map<string, NodeStatus | null>> {
+    const statuses = new Map<string, NodeStatus | null>();
+    await Promise.all(d.nodes.map(async (n) => statuses.set(n.id, await this.nodeStatus(n.id).catch(() => null))));
+    return statuses;
+  }
+
   /** Tenant records as the given node's meta replica sees them (prefer the meta leader). */
   async tenants(nodeId: string): Promise<TenantRecord[]> {
     const r = await this.requestJson(`cellkv.admin.${nodeId}`, { op: 'tenants' });

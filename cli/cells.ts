@@ -46,8 +46,7 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
       const dir = await a.directory();
       // Leaders and the meta cell's members as the nodes report them: the node serving the
       // directory knows the leaders of its own cells only.
-      const statuses = await Promise.all(dir.nodes.map(async (n) => [n.id, await a.nodeStatus(n.id).catch(() => null)] as const));
-      return { d: dir, hosts: statuses };
+      return { d: dir, hosts: [...(await a.nodeStatuses(dir))] };
     });
     const leaders: Record<string, string> = { ...d.leaders };
     const metaNodes: { node: string; az: string; role: string }[] = [];
@@ -57,22 +56,13 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
         if (c.cell === 'meta') metaNodes.push({ node, az: st?.az ?? 'unknown', role: 'voter' });
       }
     }
+    metaNodes.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     const rows = cellRows({ ...d, leaders }).map((r) => (r.id === 'meta' && metaNodes.length > 0 ? { ...r, replicas: metaNodes } : r));
     ctx.print(ctx.json(cmd) ? JSON.stringify({ servedBy: d.servedBy, cells: rows }, null, 2) : renderCells(rows, d.servedBy));
   };
   // `cells` alone lists; an action here (not commander's isDefault) so that an unknown
   // subcommand such as `merge` gets its own error instead of "too many arguments for 'list'".
-  const cells = program
-    .command('cells')
-    .description('data cells of the directory: list them (the default), split one at a key, merge two neighbours, move a replica')
-    .allowExcessArguments()
-    .addOption(ctx.natsOption())
-    .addOption(ctx.jsonOption())
-    .action(async (_o: unknown, cmd: Command) => {
-      const sub = cmd.args[0];
-      if (sub === undefined) return list(cmd);
-      throw new AdminError('INVALID_ARGUMENT', `unknown command "cells ${sub}"; use \`cells list\`, \`cells split\`, \`cells merge\` or \`cells move\``);
-    });
+  const cells = listingGroup(program, ctx, 'cells', 'data cells of the directory: list them (the default), split one at a key, merge two neighbours, move a replica', list, '`cells list`, `cells split`, `cells merge` or `cells move`');
   cells
     .command('list')
     .description('cells in key order: hex and readable ranges, epoch, replicas, leader (from the directory)')
@@ -114,4 +104,22 @@ export function registerCellsCommands(program: Command, ctx: CellsCliContext): v
       ctx.print(`merged ${r.absorbed} into ${r.cell} (run by ${r.node}; freeze at index ${r.freezeIndex}, commit at index ${r.commitIndex}, epoch ${r.epoch})\nthe directory shows the merged cell within a few seconds: npx cellkv cells list`);
     });
   registerMoveCommand(cells, ctx);
+}
+
+/**
+ * A command group whose bare name lists (an action here, not commander's isDefault, so that an
+ * unknown subcommand gets its own error instead of "too many arguments for 'list'").
+ */
+export function listingGroup(program: Command, ctx: CellsCliContext, name: string, description: string, list: (cmd: Command) => Promise<void>, usage: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .allowExcessArguments()
+    .addOption(ctx.natsOption())
+    .addOption(ctx.jsonOption())
+    .action(async (_o: unknown, cmd: Command) => {
+      const sub = cmd.args[0];
+      if (sub === undefined) return list(cmd);
+      throw new AdminError('INVALID_ARGUMENT', `unknown command "${name} ${sub}"; use ${usage}`);
+    });
 }

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { NODE_LIVENESS_MS, type DirectoryView } from '../shared/directory.js';
 import { AdminError, type AdminClient, type NodeStatus } from './admin.js';
-import type { CellsCliContext } from './cells.js';
+import { listingGroup, type CellsCliContext } from './cells.js';
 import { ago, table } from './format.js';
 
 export interface NodeRow {
@@ -56,23 +56,11 @@ export function registerNodesCommands(program: Command, ctx: CellsCliContext): v
   const list = async (cmd: Command) => {
     const rows = await ctx.withAdmin(cmd, async (a) => {
       const d = await a.directory();
-      const statuses = new Map<string, NodeStatus | null>();
-      await Promise.all(d.nodes.map(async (n) => statuses.set(n.id, await a.nodeStatus(n.id).catch(() => null))));
-      return nodeRows(d, statuses);
+      return nodeRows(d, await a.nodeStatuses(d));
     });
     ctx.print(ctx.json(cmd) ? JSON.stringify(rows, null, 2) : renderNodes(rows));
   };
-  const nodes = program
-    .command('nodes')
-    .description('the fleet: nodes with AZ, liveness, draining, replica and leader counts (the default); drain or undrain one')
-    .allowExcessArguments()
-    .addOption(ctx.natsOption())
-    .addOption(ctx.jsonOption())
-    .action(async (_o: unknown, cmd: Command) => {
-      const sub = cmd.args[0];
-      if (sub === undefined) return list(cmd);
-      throw new AdminError('INVALID_ARGUMENT', `unknown command "nodes ${sub}"; use \`nodes list\`, \`nodes drain <node>\` or \`nodes undrain <node>\``);
-    });
+  const nodes = listingGroup(program, ctx, 'nodes', 'the fleet: nodes with AZ, liveness, draining, replica and leader counts (the default); drain or undrain one', list, '`nodes list`, `nodes drain <node>` or `nodes undrain <node>`');
   nodes
     .command('list')
     .description('nodes with AZ, liveness, draining, replica and leader counts')
