@@ -11,6 +11,8 @@
 // Progress on stderr, results on stdout. The cluster is stopped on every exit path (Ctrl-C too).
 
 import { Command } from 'commander';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CellCluster } from './cluster/cell-cluster.js';
 import { Progress, formatCount } from '../bench/progress.js';
 import { META_CELL_ID, hexOf, type CellDescriptor, type DirectoryView } from '../shared/directory.js';
@@ -25,8 +27,10 @@ const o = new Command()
   .option('--split-max-bytes <n>', 'split a cell above this size (node default: 144 MiB)')
   .option('--settle-s <n>', 'the layout counts as settled after this long without a change', '20')
   .option('--settle-max-s <n>', 'give up waiting for the layout to settle after this long', '300')
+  .option('--node-log-level <level>', 'log level of the nodes (their recent output is kept in memory)', 'warn')
+  .option('--node-logs <dir>', "write each node's recent output to <dir>/<node>.log at the end")
   .parse()
-  .opts<{ keys: string; valueBytes: string; writers: string; batch: string; splitMaxBytes?: string; settleS: string; settleMaxS: string }>();
+  .opts<{ keys: string; valueBytes: string; writers: string; batch: string; splitMaxBytes?: string; settleS: string; settleMaxS: string; nodeLogLevel: string; nodeLogs?: string }>();
 
 const KEYS = Number(o.keys);
 const VALUE_BYTES = Number(o.valueBytes);
@@ -168,7 +172,8 @@ function report(st: Map<string, StatusCell[]>, d: DirectoryView): void {
   for (const x of data) {
     const v = views.get(x.id);
     const voters = (v?.confState?.voters ?? x.replicas.map((r) => r.node)).slice().sort();
-    console.log(`${x.id.padEnd(14)} ${readable(x.start).slice(0, 20).padEnd(20)} ${readable(x.end).slice(0, 20).padEnd(20)} ${mib(v?.sizeBytes ?? 0).padStart(11)}  ${voters.map((n) => (n === v?.node ? `${n}*` : n)).join(' ')}`);
+    const learners = (v?.confState?.learners ?? []).map((n) => `${n}(learner)`);
+    console.log(`${x.id.padEnd(14)} ${readable(x.start).slice(0, 20).padEnd(20)} ${readable(x.end).slice(0, 20).padEnd(20)} ${mib(v?.sizeBytes ?? 0).padStart(11)}  ${[...voters.map((n) => (n === v?.node ? `${n}*` : n)), ...learners].join(' ')}`);
   }
   console.log(`\n${'NODE'.padEnd(5)} ${'AZ'.padEnd(4)} ${'REPLICAS'.padStart(8)} ${'DATA'.padStart(5)} ${'LEADS'.padStart(5)} ${'BYTES'.padStart(11)}  CELLS`);
   for (const id of IDS) {
@@ -178,6 +183,17 @@ function report(st: Map<string, StatusCell[]>, d: DirectoryView): void {
     const az = `az${((Number(id.slice(1)) - 1) % 3) + 1}`;
     console.log(`${id.padEnd(5)} ${az.padEnd(4)} ${String(cells.length).padStart(8)} ${String(cells.filter((x) => x.cell !== META_CELL_ID).length).padStart(5)} ${String(cells.filter((x) => x.role === 'leader').length).padStart(5)} ${mib(bytes).padStart(11)}  ${cells.map((x) => x.cell).sort().join(' ')}`);
   }
+}
+
+/** A node metric summed over the running nodes (e.g. splits by reason). */
+async function metricSum(c: CellCluster, prefix: string): Promise<number> {
+  let sum = 0;
+  for (const n of c.nodes) {
+    if (!n.proc || !n.metricsUrl) continue;
+    const text = await (await fetch(n.metricsUrl.replace(/\/?$/, '/metrics'), { signal: AbortSignal.timeout(2000) })).text().catch(() => '');
+    for (const line of text.split('\n')) if (line.startsWith(prefix)) sum += Number(line.split(' ').pop());
+  }
+  return sum;
 }
 
 async function timedMove(c: CellCluster, st: Map<string, StatusCell[]>): Promise<void> {
@@ -205,7 +221,7 @@ async function timedMove(c: CellCluster, st: Map<string, StatusCell[]>): Promise
 async function main(): Promise<void> {
   const extraArgs = o.splitMaxBytes !== undefined ? ['--split-max-bytes', o.splitMaxBytes] : [];
   ui.line(`starting six nodes${extraArgs.length ? ` (${extraArgs.join(' ')})` : ' (default thresholds)'}`);
-  const c = await CellCluster.start({ nodes: 6, extraArgs });
+  const c = await CellCluster.start({ nodes: 6, extraArgs, env: { CELLKV_LOG_LEVEL: o.nodeLogLevel } });
   let stopping: Promise<void> | null = null;
   const stop = () => (stopping ??= c.stop().catch(() => undefined));
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void stop().then(() => process.exit(130)));
@@ -220,9 +236,16 @@ async function main(): Promise<void> {
     console.log(`fleet bench: ${formatCount(KEYS)} keys of ${VALUE_BYTES} B, ${WRITERS} writers x ${BATCH} keys per request, split above ${o.splitMaxBytes !== undefined ? mib(Number(o.splitMaxBytes)) : '144 MiB (default)'}`);
     console.log(`load: ${loaded.seconds.toFixed(1)} s, ${formatCount(loaded.keysPerSec)} keys/s, ${mib((loaded.keysPerSec * VALUE_BYTES))}/s of values`);
     console.log(settled.settled ? `layout settled ${(settled.ms / 1000).toFixed(0)} s after the load` : `layout still changing ${(settled.ms / 1000).toFixed(0)} s after the load (figures below are a snapshot)`);
+    const [bySize, byLoad, merges] = await Promise.all(['cellkv_cell_auto_splits_total{reason="size"}', 'cellkv_cell_auto_splits_total{reason="load"}', 'cellkv_cell_auto_merges_total'].map((m) => metricSum(c, m)));
+    console.log(`automatic splits: ${bySize} by size, ${byLoad} by load (a bulk load is load too: above 3000 weighted ops/s for 10 s); automatic merges: ${merges}`);
     report(st, d);
     await timedMove(c, st);
   } finally {
+    if (o.nodeLogs !== undefined) {
+      await mkdir(o.nodeLogs, { recursive: true });
+      for (const n of c.nodes) await writeFile(join(o.nodeLogs, `${n.id}.log`), n.output);
+      ui.line(`node output written to ${o.nodeLogs}/`);
+    }
     await stop();
   }
 }
