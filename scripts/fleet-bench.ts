@@ -196,6 +196,21 @@ async function metricSum(c: CellCluster, prefix: string): Promise<number> {
   return sum;
 }
 
+/** The placement driver's decisions so far, by kind and reason (cellkv_placement_decisions_total). */
+async function placementDecisions(c: CellCluster): Promise<string> {
+  const by = new Map<string, number>();
+  for (const n of c.nodes) {
+    if (!n.proc || !n.metricsUrl) continue;
+    const text = await (await fetch(n.metricsUrl.replace(/\/?$/, '/metrics'), { signal: AbortSignal.timeout(2000) })).text().catch(() => '');
+    for (const m of text.matchAll(/^cellkv_placement_decisions_total\{([^}]*)\} (\S+)$/gm)) {
+      const labels = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      const k = `${labels['kind'] ?? '?'}/${labels['reason'] ?? '?'}`;
+      by.set(k, (by.get(k) ?? 0) + Number(m[2]));
+    }
+  }
+  return by.size === 0 ? 'none' : [...by].map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
 async function timedMove(c: CellCluster, st: Map<string, StatusCell[]>): Promise<void> {
   const views = [...leaderViews(st).values()].filter((v) => v.cell !== META_CELL_ID).sort((a, b) => (b.sizeBytes ?? 0) - (a.sizeBytes ?? 0));
   const big = views[0];
@@ -238,6 +253,7 @@ async function main(): Promise<void> {
     console.log(settled.settled ? `layout settled ${(settled.ms / 1000).toFixed(0)} s after the load` : `layout still changing ${(settled.ms / 1000).toFixed(0)} s after the load (figures below are a snapshot)`);
     const [bySize, byLoad, merges] = await Promise.all(['cellkv_cell_auto_splits_total{reason="size"}', 'cellkv_cell_auto_splits_total{reason="load"}', 'cellkv_cell_auto_merges_total'].map((m) => metricSum(c, m)));
     console.log(`automatic splits: ${bySize} by size, ${byLoad} by load (a bulk load is load too: above 3000 weighted ops/s for 10 s); automatic merges: ${merges}`);
+    console.log(`placement decisions: ${await placementDecisions(c)}`);
     report(st, d);
     await timedMove(c, st);
   } finally {
