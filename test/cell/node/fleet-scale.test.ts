@@ -14,6 +14,10 @@
 // versions increase per key, the last acknowledged write of each key (with no write concurrent
 // with it or of unknown outcome) is its final value, and the data keys kept keep their values.
 // A phase that fails is reported and the later phases still run; the test fails at the end.
+// Seen failing (node bugs, 2026-12-04): a merge's frozen right cell never retired when a voter
+// of the left cell was re-created from a snapshot (the prepared replica's record lacks
+// `absorbed`), which then blocks a drain; leader balance handing a leadership to the dead node
+// (TRANSFERRING refuses the repair move and writes); no merge when no two neighbours share nodes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
