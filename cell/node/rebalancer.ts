@@ -7,7 +7,7 @@
 // carried out by CellMerger (rate-limited by the policy, cool-downs after splits).
 
 import { compareBytes } from '../../shared/keys.js';
-import { META_CELL_ID, bytesOfHex, hexOf, type CellDescriptor, type Directory } from '../../shared/directory.js';
+import { META_CELL_ID, NODE_LIVENESS_MS, bytesOfHex, hexOf, type CellDescriptor, type Directory } from '../../shared/directory.js';
 import { isJoint } from '../raft/confchange.js';
 import { dataKeyToNs, dataRange, decodeStoredValue } from '../storage/records.js';
 import type { KvDb } from '../kv/kv-db.js';
@@ -267,6 +267,12 @@ export class Rebalancer {
    * node. One transfer per round and the margin of two keep nodes from trading a cell back and
    * forth; the new leader must be a voter of the cell, so it holds the cell's data already.
    */
+  /** Heard from within the liveness window, per the directory's heartbeats (unknown = not live). */
+  private isLive(nodeId: string): boolean {
+    const n = this.host.directory()?.nodes.find((x) => x.id === nodeId);
+    return n !== undefined && this.host.clock.now() - n.lastHeartbeatMs < NODE_LIVENESS_MS;
+  }
+
   private balanceLeaders(): void {
     const cells = [...this.host.replicas.values()].filter((r) => r.cellId !== META_CELL_ID);
     const me = this.host.nodeId;
@@ -279,7 +285,9 @@ export class Rebalancer {
     const mine = led.get(me) ?? 0;
     for (const r of cells) {
       if (!r.isLeader || r.raft.status().leader !== me) continue;
-      const target = r.conf.voters.filter((v) => v !== me && this.host.isDraining?.(v) !== true).sort((a, b) => led.get(a)! - led.get(b)! || (a < b ? -1 : 1))[0];
+      // Never to a draining node, nor to one the directory has not heard from lately (a dead
+      // node would leave the cell transferring, refusing writes, until the transfer times out).
+      const target = r.conf.voters.filter((v) => v !== me && this.host.isDraining?.(v) !== true && this.isLive(v)).sort((a, b) => led.get(a)! - led.get(b)! || (a < b ? -1 : 1))[0];
       if (target === undefined || mine - led.get(target)! < LEADER_MARGIN) continue;
       r.raft.transferLeadership(target);
       this.host.metrics.leaderTransfers.inc();

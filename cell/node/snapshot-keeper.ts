@@ -58,7 +58,14 @@ export class SnapshotKeeper {
         r.rangeEpoch = rec.epoch;
         r.range = { start: bytesOfHex(rec.start), end: rec.end === null ? null : bytesOfHex(rec.end) };
         r.data.setRange(r.range.start, r.range.end);
-        r.absorbed = rec.absorbed ?? [];
+      }
+      if (rec.epoch >= r.epoch && r.cellId !== META_CELL_ID) {
+        // The merge state is state-machine state: a frozen cell refuses the entries after its
+        // freeze on every replica, and the proof of absorbed cells travels with the data (a
+        // replica created by a move starts from this snapshot at the same epoch).
+        r.absorbed = [...new Set([...r.absorbed, ...(rec.absorbed ?? [])])];
+        r.merge = rec.merge ?? null;
+        r.data.frozen = rec.merge !== undefined;
       }
     }
     if (r.cellId === META_CELL_ID) await this.host.meta()?.reload(kv);

@@ -16,6 +16,7 @@ import type { Entry } from '../raft/types.js';
 import type { CellEntryPayload, OpResult, SplitCommand } from '../../shared/cell-protocol.js';
 import { KvError } from '../../shared/errors.js';
 import { assert } from '../../shared/assert.js';
+import { isJoint } from '../raft/confchange.js';
 import { compareBytes } from '../../shared/keys.js';
 import { META_CELL_ID, hexOf } from '../../shared/directory.js';
 import {
@@ -57,6 +58,8 @@ export interface SplitPlan {
 export function splitRefusal(r: Replica, cmd: SplitCommand, hosted: (cellId: string) => boolean): string | null {
   if (r.cellId === META_CELL_ID) return 'the meta cell does not split';
   if (r.frozen) return 'the cell is frozen for a merge';
+  // The new cell starts with the cell's configuration: a move's learner would be left in it.
+  if (r.conf.learners.length > 0 || isJoint(r.conf)) return 'a membership change is in progress';
   if (cmd.epoch !== r.epoch) return `epoch ${cmd.epoch} is not the cell's ${r.epoch}`;
   if (!CELL_ID.test(cmd.newCellId)) return `bad new cell id ${cmd.newCellId}`;
   if (hosted(cmd.newCellId)) return `cell ${cmd.newCellId} exists`;
@@ -179,13 +182,16 @@ export class CellSplitter {
     if (!r || !r.isLeader) {
       return Promise.reject(new KvError('NOT_LEADER', `node ${h.cfg.nodeId} does not lead cell ${cellId}`, { leaderHint: r?.raft.status().leader ?? '' }));
     }
+    if (r.conf.learners.length > 0 || isJoint(r.conf)) {
+      return Promise.reject(new KvError('UNAVAILABLE', `cell ${cellId} is changing its membership (a replica move); retry the split when it is done`));
+    }
     const newCellId = `c${Math.floor(h.random() * 0xffffffff).toString(36)}${(h.clock.now() % 46656).toString(36)}`;
     return new Promise((resolve, reject) => {
       r.enqueueWrite({
         cmd: { kind: 'split', splitKey, newCellId, epoch: r.epoch },
         resolve: ({ index }) => {
           if (h.replicas.has(newCellId)) resolve({ left: cellId, right: newCellId, index });
-          else reject(new KvError('INVALID_ARGUMENT', `split of cell ${cellId} was refused (stale epoch or key outside the range); check the key and retry`));
+          else reject(new KvError('INVALID_ARGUMENT', `split of cell ${cellId} was refused (stale epoch, key outside the range, or a membership change under way); check the key and retry`));
         },
         reject,
         deadline: h.clock.now() + h.cfg.requestTimeoutMs,
