@@ -173,6 +173,8 @@ export class CellClient {
           continue;
         case 'WRONG_RANGE': {
           const before = cell;
+          // The node may no longer host the cell at all (its replica moved away): not a hint any more.
+          if (this.leaderHints.get(before.id) === target) this.leaderHints.delete(before.id);
           cell = await this.cellFor(tenant, routeKey, true);
           // The keys of one request now belong to different cells (a split): the caller regroups.
           if (ops.length > 1 && !(await this.sameCell(tenant, ops, cell))) {

@@ -287,7 +287,10 @@ export class Rebalancer {
       if (!r.isLeader || r.raft.status().leader !== me) continue;
       // Never to a draining node, nor to one the directory has not heard from lately (a dead
       // node would leave the cell transferring, refusing writes, until the transfer times out).
-      const target = r.conf.voters.filter((v) => v !== me && this.host.isDraining?.(v) !== true && this.isLive(v)).sort((a, b) => led.get(a)! - led.get(b)! || (a < b ? -1 : 1))[0];
+      // Nor to one this leader has not heard from within the check-quorum window, or that lags.
+      const active = new Set(r.raft.recentlyActive());
+      const fit = new Set(r.raft.replicationLag().filter(([id, lag]) => active.has(id) && lag <= 64).map(([id]) => id));
+      const target = r.conf.voters.filter((v) => v !== me && this.host.isDraining?.(v) !== true && this.isLive(v) && fit.has(v)).sort((a, b) => led.get(a)! - led.get(b)! || (a < b ? -1 : 1))[0];
       if (target === undefined || mine - led.get(target)! < LEADER_MARGIN) continue;
       r.raft.transferLeadership(target);
       this.host.metrics.leaderTransfers.inc();

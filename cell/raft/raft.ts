@@ -110,6 +110,12 @@ export class RaftNode {
     return out;
   }
 
+  /** Leader: the members heard from since the last check-quorum round (itself included); [] otherwise. */
+  recentlyActive(): NodeId[] {
+    if (this.r.role !== 'leader') return [];
+    return [...this.r.progress].filter(([id, pr]) => id === this.r.id || pr.recentActive).map(([id]) => id);
+  }
+
   /** Leader: how many entries each other replica's matched log is behind ours (metrics); [] otherwise. */
   replicationLag(): [NodeId, number][] {
     const last = this.r.log.lastIndex();
