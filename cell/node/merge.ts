@@ -12,7 +12,7 @@
 
 import { KvError } from '../../shared/errors.js';
 import { compareBytes } from '../../shared/keys.js';
-import { META_CELL_ID, bytesOfHex, hexOf } from '../../shared/directory.js';
+import { META_CELL_ID, bytesOfHex, hexOf, type Directory } from '../../shared/directory.js';
 import type { MergeCommitCommand, RangeCommand } from '../../shared/cell-protocol.js';
 import { isJoint } from '../raft/confchange.js';
 import type { NodeClock } from './clock.js';
@@ -56,8 +56,21 @@ export interface MergeHost {
   transport(): NodeTransportPort | null;
   flushAll(sync: boolean): Promise<void>;
   schedulePump(): void;
+  /** What this node knows of the directory (the left cell may not be hosted here any more). */
+  directory(): Directory | null;
   /** Deletes a retired replica's records (never data keys) and drops it from the node. */
   retireReplica(cellId: string): Promise<void>;
+}
+
+/** Where a merge step goes: the cell's leader if known, else its voters in turn. */
+interface CellRef {
+  readonly cellId: string;
+  readonly leader: string | null;
+  readonly voters: readonly string[];
+}
+
+function refOf(r: Replica): CellRef {
+  return { cellId: r.cellId, leader: r.raft.status().leader, voters: [...r.conf.voters] };
 }
 
 /** What the freeze fixed: the commit and the abort are decided by these. */
@@ -91,7 +104,7 @@ export class CellMerger {
     this.running.add(rightId);
     try {
       const intoEpoch = left.epoch;
-      const freeze = await this.step(right, { step: 'freeze', cell: rightId, into: leftId, intoEpoch, epoch: right.epoch, atMs: h.clock.now() });
+      const freeze = await this.step(refOf(right), { step: 'freeze', cell: rightId, into: leftId, intoEpoch, epoch: right.epoch, atMs: h.clock.now() });
       if (freeze['applied'] !== true) throw new KvError('UNAVAILABLE', `freeze of ${rightId} was refused (it changed meanwhile); retry the merge`);
       const m: FreezeFacts = {
         into: leftId,
@@ -101,17 +114,17 @@ export class CellMerger {
         versionTop: Number(freeze['versionTop']),
       };
       if (!(await this.waitApplied(right, m.freezeIndex, FREEZE_CATCH_UP_MS))) {
-        await this.giveUp(left, right, m);
+        await this.giveUp(refOf(left), right, m);
         throw new KvError('UNAVAILABLE', `not every replica of ${rightId} applied the freeze within ${FREEZE_CATCH_UP_MS} ms; the merge was given up, retry when all replicas are up`);
       }
-      return await this.commit(left, right, m);
+      return await this.commit(refOf(left), right, m);
     } finally {
       this.running.delete(rightId);
     }
   }
 
   /** Sends the commit to L's leader; a commit that did not apply is settled by giveUp. */
-  private async commit(left: Replica, right: Replica, m: FreezeFacts): Promise<MergeResult> {
+  private async commit(left: CellRef, right: Replica, m: FreezeFacts): Promise<MergeResult> {
     const res = await this.step(left, {
       step: 'commit',
       cell: left.cellId,
@@ -137,10 +150,10 @@ export class CellMerger {
    * in R. Never the other way round: R taking writes while L may still absorb it would give two
    * owners to one range.
    */
-  private async giveUp(left: Replica, right: Replica, m: FreezeFacts): Promise<{ absorbed: boolean; index: number; epoch: number }> {
+  private async giveUp(left: CellRef, right: Replica, m: FreezeFacts): Promise<{ absorbed: boolean; index: number; epoch: number }> {
     const res = await this.step(left, { step: 'abort', cell: left.cellId, source: right.cellId, epoch: m.intoEpoch });
     if (res['absorbed'] === true) return { absorbed: true, index: Number(res['index']), epoch: Number(res['epoch']) };
-    await this.step(right, { step: 'rollback', cell: right.cellId, epoch: m.sourceEpoch });
+    await this.step(refOf(right), { step: 'rollback', cell: right.cellId, epoch: m.sourceEpoch });
     return { absorbed: false, index: 0, epoch: 0 };
   }
 
@@ -205,8 +218,10 @@ export class CellMerger {
   /** A frozen cell whose merge run ended early (its runner crashed): commit if R caught up, else give up. */
   private async finishStalled(r: Replica): Promise<void> {
     const merge = r.merge!;
-    const left = this.host.replicas.get(merge.into);
-    if (left === undefined) return; // not colocated here: nothing this node can prove or do
+    // The left cell may have moved off this node: its leader is found through the directory.
+    const local = this.host.replicas.get(merge.into);
+    const left = local !== undefined ? refOf(local) : this.refFromDirectory(merge.into);
+    if (left === null) return;
     this.running.add(r.cellId);
     try {
       const m: FreezeFacts = { ...merge, sourceEpoch: r.epoch, versionTop: merge.freezeIndex + (r.data.applied.versionBase ?? 0) };
@@ -238,10 +253,10 @@ export class CellMerger {
   }
 
   /** One merge step on the cell's leader: here if this node leads, else over the admin surface. */
-  private async step(r: Replica, req: Record<string, unknown>): Promise<AdminReply> {
-    let hint: string | null = r.raft.status().leader;
+  private async step(r: CellRef, req: Record<string, unknown>): Promise<AdminReply> {
+    let hint: string | null = r.leader;
     let lastErr: unknown = null;
-    const voters = [...r.conf.voters];
+    const voters = [...r.voters];
     for (let attempt = 0; attempt < LEADER_ATTEMPTS; attempt++) {
       const target = hint ?? voters[attempt % voters.length]!;
       try {
@@ -257,6 +272,12 @@ export class CellMerger {
       await this.host.clock.sleep(100 * Math.min(attempt + 1, 5));
     }
     throw lastErr instanceof KvError ? lastErr : new KvError('UNAVAILABLE', `no leader of cell ${r.cellId} took the merge step; retry`);
+  }
+
+  private refFromDirectory(cellId: string): CellRef | null {
+    const d = this.host.directory()?.cells.find((c) => c.id === cellId);
+    if (d === undefined) return null;
+    return { cellId, leader: null, voters: d.replicas.filter((x) => x.role === 'voter').map((x) => x.node) };
   }
 
   private async ask(node: string, req: Record<string, unknown>, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminReply> {

@@ -194,6 +194,7 @@ export class CellNode {
       flushAll: (sync) => this.flushAll(sync),
       schedulePump: () => this.schedulePump(),
       retireReplica: (cellId) => this.retireReplica(cellId),
+      directory: () => this.directorySync.knownDirectory(),
     });
     this.rebalancer =
       cfg.rebalanceIntervalMs > 0

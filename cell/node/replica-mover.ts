@@ -9,6 +9,7 @@
 import { allMembers, isJoint } from '../raft/confchange.js';
 import type { ConfChangeSingle, ConfState } from '../raft/types.js';
 import { KvError, type ErrorCode } from '../../shared/errors.js';
+import { isAbsorbed } from './merge-apply.js';
 import { META_CELL_ID, bytesOfHex, hexOf, type Directory } from '../../shared/directory.js';
 import type { ReplicaRecord } from '../storage/records.js';
 import type { NodeClock } from './clock.js';
@@ -184,6 +185,10 @@ export class ReplicaMover {
     if (!r.isLeader) {
       const hint = r.raft.status().leader ?? '';
       throw new KvError('NOT_LEADER', `node ${h.cfg.nodeId} does not lead cell ${cellId}; send the move to its leader${hint ? ` (${hint})` : ''}`, { leaderHint: hint, reason: 'NOT_LEADER' });
+    }
+    // The cell is absorbing a frozen neighbour: its nodes must keep that neighbour's replicas.
+    if ([...h.replicas.values()].some((x) => x.merge?.into === cellId && !isAbsorbed(x, h.replicas))) {
+      throw refuse('UNAVAILABLE', 'MERGE_IN_PROGRESS', `cell ${cellId} is absorbing a neighbour; move it after the merge`);
     }
     if (r.frozen) throw refuse('UNAVAILABLE', 'FROZEN', `cell ${cellId} is being merged into ${r.merge?.into ?? 'its neighbour'}; move replicas of the merged cell afterwards`);
     if (from === to) throw refuse('INVALID_ARGUMENT', 'SAME_NODE', `--from and --to are both ${from}; name two nodes`);
