@@ -34,7 +34,7 @@ const key = (i: number) => enc.encode(`k${String(i).padStart(8, '0')}`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function oneRun(o: MoveBenchOptions, run: number): Promise<MoveRun> {
-  const c = await CellCluster.start({ nodes: 6, extraArgs: ['--rebalance-interval-ms', '0'] });
+  const c = await CellCluster.start({ nodes: 6, extraArgs: ['--rebalance-interval-ms', '0', '--placement-interval-ms', '0'] });
   try {
     const value = new Uint8Array(o.valueBytes).fill(120);
     const load = o.ui.phase(`run ${run}: load`, o.keys, 'keys');
