@@ -115,7 +115,7 @@ export class AdminApi {
             // What the state machine applied (the core's `applied` counts entries handed out).
             dataApplied: r.data.applied.index,
             frozen: r.frozen,
-            ...replicaSize(r),
+            ...replicaSize(r, this.host.clock.now()),
           })),
         });
       }

@@ -19,6 +19,7 @@ import type { NodeClock } from './clock.js';
 import type { NodeConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { Replica } from './replica.js';
+import { maxQps } from '../placement/split-policy.js';
 
 export interface PlacementHost {
   readonly nodeId: string;
@@ -61,15 +62,20 @@ export function placementConfigFor(cfg: Pick<NodeConfig, 'placementIntervalMs' |
   };
 }
 
-/** A replica's data size for the placement driver's status request, when its counters are loaded. */
-export function replicaSize(r: Replica): { sizeBytes?: number } {
+/**
+ * A replica's data size for the placement driver's status request, when its counters are
+ * loaded, and on the leader the cell's sampled load (the highest weighted ops/s of the recent
+ * intervals).
+ */
+export function replicaSize(r: Replica, nowMs: number): { sizeBytes?: number; qps?: number } {
+  const qps = r.isLeader ? { qps: Math.round(maxQps(r.load.stats(nowMs))) } : {};
   try {
     const { usage } = r.data.usage.readLoaded(null, Number.MAX_SAFE_INTEGER);
     let sizeBytes = 0;
     for (const u of Object.values(usage)) sizeBytes += u.bytes;
-    return { sizeBytes };
+    return { sizeBytes, ...qps };
   } catch {
-    return {}; // not loaded yet: unknown, counted as 0 by the planner
+    return qps; // not loaded yet: unknown, counted as 0 by the planner
   }
 }
 
@@ -79,6 +85,7 @@ interface StatusCell {
   readonly term: number;
   readonly confState?: ConfState;
   readonly sizeBytes?: number;
+  readonly qps?: number;
 }
 
 export class PlacementDriver {
@@ -189,7 +196,7 @@ export class PlacementDriver {
         replicas: c.replicas,
         leader: lead?.node ?? null,
         sizeBytes: lead?.st.sizeBytes ?? 0,
-        qps: 0,
+        qps: lead?.st.qps ?? 0,
         joint: conf !== undefined && (conf.votersOutgoing.length > 0 || conf.learnersNext.length > 0),
         moveInFlight: this.inFlight.has(c.id) || (conf?.learners.length ?? 0) > 0 || lagging || (failed !== undefined && now - failed < this.config.failureBackoffMs),
         lastMovedAtMs: this.lastMovedAt.get(c.id) ?? null,

@@ -51,6 +51,10 @@ export interface PlacementConfig {
   readonly maxLeaderTransfers: number;
   /** A cell moved less than this long ago is not moved again for balance (hysteresis). */
   readonly moveCooldownMs: number;
+  /** Leaderships move for load only while two leaders' led load differs by this share of the hotter... */
+  readonly loadMarginRatio: number;
+  /** ...and by at least this many weighted ops/s. */
+  readonly minQpsGap: number;
 }
 
 export const DEFAULT_PLACEMENT_CONFIG: PlacementConfig = {
@@ -62,6 +66,8 @@ export const DEFAULT_PLACEMENT_CONFIG: PlacementConfig = {
   maxConcurrentMoves: 1,
   maxLeaderTransfers: 4,
   moveCooldownMs: 60_000,
+  loadMarginRatio: 0.5,
+  minQpsGap: 500,
 };
 
 export interface MoveDecision {
@@ -77,7 +83,7 @@ export interface TransferLeaderDecision {
   readonly cell: string;
   readonly from: string;
   readonly to: string;
-  readonly reason: 'drain' | 'before-move';
+  readonly reason: 'drain' | 'before-move' | 'load';
 }
 
 export type PlacementDecision = MoveDecision | TransferLeaderDecision;
@@ -105,6 +111,8 @@ interface NodeLoad {
   replicas: number;
   bytes: number;
   leads: number;
+  /** Sum of the sampled load (weighted ops/s) of the cells this node leads. */
+  leadQps: number;
 }
 
 export function planPlacement(input: PlacementInput, cfg: PlacementConfig = DEFAULT_PLACEMENT_CONFIG): PlacementPlan {
@@ -123,7 +131,7 @@ export function planPlacement(input: PlacementInput, cfg: PlacementConfig = DEFA
   const isDraining = (id: string) => byId.get(id)?.draining === true;
   const usable = (id: string) => isLive(id) && !isDraining(id);
 
-  const load = new Map<string, NodeLoad>(nodes.map((n) => [n.id, { replicas: 0, bytes: 0, leads: 0 }] as const));
+  const load = new Map<string, NodeLoad>(nodes.map((n) => [n.id, { replicas: 0, bytes: 0, leads: 0, leadQps: 0 }] as const));
   for (const c of cells) {
     for (const r of c.replicas) {
       const l = load.get(r.node);
@@ -134,7 +142,10 @@ export function planPlacement(input: PlacementInput, cfg: PlacementConfig = DEFA
     }
     if (c.leader !== null) {
       const l = load.get(c.leader);
-      if (l) l.leads++;
+      if (l) {
+        l.leads++;
+        l.leadQps += c.qps;
+      }
     }
   }
 
@@ -243,7 +254,51 @@ export function planPlacement(input: PlacementInput, cfg: PlacementConfig = DEFA
     plan(c, move.from, move.to, 'balance');
   }
 
+  // 4. Load: the leader does a cell's work (writes, linearizable reads), so load is balanced by
+  //    moving leaderships, not data: from the node leading the most load to a voter leading
+  //    clearly less, and only to one leading fewer cells (the count-based leader balance of
+  //    the cell leaders would otherwise hand it back).
+  if (transfers.length < cfg.maxLeaderTransfers) {
+    const t = loadTransfer(cells, load, cfg, decided, usable);
+    if (t !== null) {
+      const c = cells.find((x) => x.id === t.cell)!;
+      transfers.push({ kind: 'transfer-leader', cell: c.id, from: t.from, to: t.to, reason: 'load' });
+      decided.add(c.id);
+    }
+  }
+
   return { decisions: [...transfers, ...moves], blocked };
+}
+
+/**
+ * One leadership transfer that evens out led load, or null: the hottest leader hands over the
+ * cell that brings it and the receiving voter nearest to even, when their led load differs by at
+ * least `loadMarginRatio` of the hotter one and `minQpsGap`, and the receiver leads fewer cells.
+ */
+function loadTransfer(
+  cells: readonly PlannerCell[],
+  load: ReadonlyMap<string, NodeLoad>,
+  cfg: PlacementConfig,
+  decided: ReadonlySet<string>,
+  usable: (id: string) => boolean,
+): { cell: string; from: string; to: string } | null {
+  const leaders = [...load.entries()].filter(([id, l]) => l.leads > 0 && usable(id)).sort((a, b) => b[1].leadQps - a[1].leadQps || cmp(a[0], b[0]));
+  for (const [from, fl] of leaders) {
+    let best: { cell: string; to: string; score: number } | null = null;
+    for (const c of cells) {
+      if (c.leader !== from || c.joint || c.moveInFlight || decided.has(c.id) || c.qps <= 0) continue;
+      for (const r of c.replicas) {
+        const tl = load.get(r.node);
+        if (r.role !== 'voter' || r.node === from || tl === undefined || !usable(r.node) || tl.leads >= fl.leads) continue;
+        const gap = fl.leadQps - tl.leadQps;
+        if (gap < cfg.minQpsGap || gap < cfg.loadMarginRatio * fl.leadQps || c.qps >= gap) continue;
+        const score = Math.abs(gap - 2 * c.qps);
+        if (best === null || score < best.score || (score === best.score && cmp(c.id, best.cell) < 0)) best = { cell: c.id, to: r.node, score };
+      }
+    }
+    if (best !== null) return { cell: best.cell, from, to: best.to };
+  }
+  return null;
 }
 
 /**

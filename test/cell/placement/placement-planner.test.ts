@@ -288,3 +288,42 @@ describe('placement properties', () => {
     );
   });
 });
+
+describe('placement by load', () => {
+  it('the leader of most load hands a hot cell to a voter leading less load and fewer cells; even load plans nothing', () => {
+    const fleet = six();
+    // n1 leads c1 (hot) and c2 (warm); n2 leads nothing; n3 leads c3 (cold). All on n1..n3.
+    const cells = [
+      cell('c1', ['n1', 'n2', 'n3'], fleet, { qps: 2000 }),
+      cell('c2', ['n1', 'n2', 'n3'], fleet, { qps: 800 }),
+      cell('c3', ['n3', 'n1', 'n2'], fleet, { qps: 10 }),
+    ];
+    const plan = planPlacement({ nowMs: 0, nodes: fleet.slice(0, 3), cells }, CFG);
+    // c1 (2000) would overshoot; c2 (800) brings n1 and the receiver nearest to even. n3 (10 qps,
+    // one cell) beats n2 (0 qps, no cell) by a hair: |2790 - 1600| < |2800 - 1600|.
+    assert.deepEqual(plan.decisions, [{ kind: 'transfer-leader', cell: 'c2', from: 'n1', to: 'n3', reason: 'load' }]);
+    // Each node leading one cell: no receiver leads fewer cells, so no transfer, however uneven.
+    const spread = [cells[0]!, { ...cells[1]!, leader: 'n2' }, cells[2]!];
+    assert.deepEqual(planPlacement({ nowMs: 0, nodes: fleet.slice(0, 3), cells: spread }, CFG).decisions, []);
+    // Small gaps are not worth a transfer.
+    const even = cells.map((c) => ({ ...c, qps: 100 }));
+    assert.deepEqual(planPlacement({ nowMs: 0, nodes: fleet.slice(0, 3), cells: even }, CFG).decisions, []);
+  });
+
+  it('load transfers never cycle: applied repeatedly, they stop', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 2, maxLength: 9 }), fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 9, maxLength: 9 }), (qps, leaders) => {
+        const fleet = six().slice(0, 3);
+        const ids = ['n1', 'n2', 'n3'];
+        let cells = qps.map((q, i) => ({ ...cell(`c${i}`, ids, fleet, { qps: q }), leader: ids[leaders[i]!]! }));
+        for (let round = 0; round < 40; round++) {
+          const ds = planPlacement({ nowMs: 0, nodes: fleet, cells }, CFG).decisions.filter((d) => d.kind === 'transfer-leader');
+          if (ds.length === 0) return true;
+          for (const d of ds) cells = cells.map((c) => (c.id === d.cell ? { ...c, leader: d.to } : c));
+        }
+        return false;
+      }),
+      { numRuns: 200, seed: 5 },
+    );
+  });
+});
