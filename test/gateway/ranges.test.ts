@@ -41,6 +41,8 @@ async function split(at: string): Promise<string> {
     return true;
   });
   await waitFor('the directory lists the new cell', async () => (await dataCells()).some((x) => x.id === reply.right));
+  // Its first election is over (what is tested here is routing, not the election's length).
+  await c.leaderOf(reply.right!);
   return reply.right!;
 }
 
