@@ -1,3 +1,5 @@
+// Run with `npm run test:fleet` (not part of `npm test`: one run in three clean-clone CI runs
+// failed in phase d, a node bug not found yet; see README, What does not work yet).
 // The six-node acceptance test, on real processes (n1..n3 bootstrap az1..az3, n4..n6 start
 // empty in az1..az3), with every threshold scaled down. What it proves, in one run, while a
 // checker (chaos/workload.ts clients doing get / put / cas / delete on 16 keys spread over the
