@@ -33,6 +33,7 @@ const program = new Command()
   .option('--dead-node-timeout-ms <ms>', 're-create the replicas of a node silent this long, in its AZ (default 30000)')
   .option('--placement-max-moves <n>', 'replica moves running at once, fleet-wide (default 1)')
   .option('--placement-move-cooldown-ms <ms>', 'no balance move of a cell moved less than this ago (default 60000)')
+  .option('--placement-load-gap-qps <n>', 'move leaderships for load when two leaders differ by this many ops/s (default 0 = off)')
   .option('--snapshot-max-bytes-per-sec <n>', 'pace snapshot chunks sent to other nodes to this many bytes/s (default 64 MiB/s)')
   .option('--otlp-endpoint <url>', 'OTLP/HTTP base URL for traces (else OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT; none = off)')
   .option('--trace-sample-ratio <r>', 'share of new traces sampled, 0..1')
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
     deadNodeTimeoutMs: num(o['deadNodeTimeoutMs']),
     placementMaxMoves: num(o['placementMaxMoves']),
     placementMoveCooldownMs: num(o['placementMoveCooldownMs']),
+    placementLoadGapQps: num(o['placementLoadGapQps']),
     snapshotMaxBytesPerSec: num(o['snapshotMaxBytesPerSec']),
     otlpEndpoint: o['otlpEndpoint'],
     traceSampleRatio: num(o['traceSampleRatio']),

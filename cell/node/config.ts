@@ -64,6 +64,8 @@ export const NodeConfigSchema = z.object({
   deadNodeTimeoutMs: z.number().int().min(1000).default(30_000),
   placementMaxMoves: z.number().int().min(1).max(16).default(1),
   placementMoveCooldownMs: z.number().int().min(0).default(60_000),
+  /** Leaderships move for load when two leaders' led load differs by this many ops/s (0 = off). */
+  placementLoadGapQps: z.number().min(0).default(0),
   /** Snapshot chunks sent to other nodes are paced to this many bytes per second (replica moves). */
   snapshotMaxBytesPerSec: z.number().int().min(1024).default(64 * 1024 * 1024),
   /** Test-only failpoints, e.g. "beforeApply=panic" (inert unless set). */

@@ -17,6 +17,7 @@
 import type { Entry } from '../raft/types.js';
 import type { CellEntryPayload, MergeAbortCommand, MergeCommitCommand, MergeFreezeCommand, MergeRollbackCommand, OpResult } from '../../shared/cell-protocol.js';
 import { compareBytes } from '../../shared/keys.js';
+import { isJoint } from '../raft/confchange.js';
 import { META_CELL_ID, hexOf } from '../../shared/directory.js';
 import { dedupeRange, dedupeRehomer, encodeReplicaRecord, replicaKey, usageRange, type ReplicaRecord } from '../storage/records.js';
 import type { BatchOp, KvDb } from '../kv/kv-db.js';
@@ -55,6 +56,8 @@ export function commitRefusal(r: Replica, cmd: MergeCommitCommand): string | nul
   if (r.frozen) return 'the cell is frozen for another merge';
   if (cmd.epoch !== r.epoch) return `epoch ${cmd.epoch} is not the cell's ${r.epoch}`;
   if (cmd.source === r.cellId) return 'a cell does not absorb itself';
+  // A replica a move is adding has no replica of the source: it could never apply the commit.
+  if (r.conf.learners.length > 0 || isJoint(r.conf)) return 'a membership change is in progress';
   if (r.range.end === null || compareBytes(r.range.end, cmd.sourceStart) !== 0) return 'the source does not start where the cell ends';
   if (cmd.sourceEnd !== null && compareBytes(cmd.sourceEnd, cmd.sourceStart) <= 0) return 'the source range is empty';
   return null;

@@ -293,7 +293,7 @@ export function mergeRefusal(left: Replica, right: Replica): string | null {
   if (left.cellId === META_CELL_ID || right.cellId === META_CELL_ID) return 'the meta cell does not merge';
   if (left.frozen || right.frozen) return 'one of the cells is frozen for another merge';
   if (left.range.end === null || compareBytes(left.range.end, right.range.start) !== 0) return `${right.cellId} does not start where ${left.cellId} ends`;
-  if (isJoint(left.conf) || isJoint(right.conf)) return 'a membership change is in progress';
+  if (isJoint(left.conf) || isJoint(right.conf) || left.conf.learners.length > 0 || right.conf.learners.length > 0) return 'a membership change (a replica move) is in progress; retry after it';
   const a = [...left.conf.voters].sort().join(',');
   const b = [...right.conf.voters].sort().join(',');
   if (a !== b) return `the cells have different replicas (${a} vs ${b}); move replicas so both are on the same nodes first`;

@@ -45,7 +45,7 @@ export interface PlacementDriverConfig {
   readonly unsupportedRecheckMs: number;
 }
 
-export function placementConfigFor(cfg: Pick<NodeConfig, 'placementIntervalMs' | 'deadNodeTimeoutMs' | 'placementMaxMoves' | 'placementMoveCooldownMs'>): PlacementDriverConfig {
+export function placementConfigFor(cfg: Pick<NodeConfig, 'placementIntervalMs' | 'deadNodeTimeoutMs' | 'placementMaxMoves' | 'placementMoveCooldownMs' | 'placementLoadGapQps'>): PlacementDriverConfig {
   return {
     intervalMs: cfg.placementIntervalMs,
     planner: {
@@ -54,6 +54,8 @@ export function placementConfigFor(cfg: Pick<NodeConfig, 'placementIntervalMs' |
       liveMs: Math.min(NODE_LIVENESS_MS, cfg.deadNodeTimeoutMs),
       maxConcurrentMoves: cfg.placementMaxMoves,
       moveCooldownMs: cfg.placementMoveCooldownMs,
+      // Leadership transfers for load are opt-in (0 = off): see README, The fleet.
+      minQpsGap: cfg.placementLoadGapQps > 0 ? cfg.placementLoadGapQps : Number.POSITIVE_INFINITY,
     },
     moveTimeoutMs: 5 * 60_000,
     statusTimeoutMs: 1000,

@@ -31,8 +31,8 @@ const VALUE = 'v'.repeat(200);
 let c: CellCluster;
 
 before(async () => {
-  // No automatic splits or leader balancing: the test picks who leads and what moves.
-  c = await CellCluster.start({ nodes: 6, extraArgs: ['--rebalance-interval-ms', '0'] });
+  // No automatic splits, leader balancing or placement: the test picks who leads and what moves.
+  c = await CellCluster.start({ nodes: 6, extraArgs: ['--rebalance-interval-ms', '0', '--placement-interval-ms', '0'] });
 });
 after(async () => {
   await c?.stop();
