@@ -20,6 +20,7 @@ import type { NodeConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { NodeTransportPort } from './ports.js';
 import type { Replica } from './replica.js';
+import { askNode } from './remote-ops.js';
 import { absorberOf, isAbsorbed } from './merge-apply.js';
 
 /**
@@ -281,10 +282,7 @@ export class CellMerger {
   }
 
   private async ask(node: string, req: Record<string, unknown>, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminReply> {
-    const t = this.host.transport();
-    if (!t) throw new KvError('UNAVAILABLE', 'the node is not connected');
-    const raw = await t.requestAdmin(node, new TextEncoder().encode(JSON.stringify(req)), timeoutMs);
-    return JSON.parse(new TextDecoder().decode(raw)) as AdminReply;
+    return (await askNode(() => this.host.transport(), node, req, timeoutMs)) as AdminReply;
   }
 }
 

@@ -12,7 +12,7 @@ import { isJoint } from '../raft/confchange.js';
 import { dataKeyToNs, dataRange, decodeStoredValue } from '../storage/records.js';
 import type { KvDb } from '../kv/kv-db.js';
 import { RebalancePolicy, type CellObservation, type SizeSample } from '../placement/split-policy.js';
-import type { IntervalLoad } from '../placement/load-sampler.js';
+import type { CellStats } from './remote-ops.js';
 import { rebalanceConfig, type RebalanceConfig } from '../placement/rebalance-config.js';
 import type { NodeConfig } from './config.js';
 import type { NodeClock } from './clock.js';
@@ -76,14 +76,7 @@ export interface RebalanceHost {
   observeRemote(cellId: string, leader: string): Promise<CellStats | null>;
 }
 
-/** A cell's size and load as its leader reports them (admin `cellStats`). */
-export interface CellStats {
-  readonly sizeBytes: number;
-  readonly keyCount: number;
-  readonly load: { readonly intervalMs: number; readonly intervals: readonly IntervalLoad[] } | null;
-  readonly lastSplitAtMs: number | null;
-  readonly lastLoadSplitAtMs: number | null;
-}
+export type { CellStats } from './remote-ops.js';
 
 interface Neighbour {
   readonly obs: CellObservation;

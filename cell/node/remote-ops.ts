@@ -4,12 +4,21 @@
 
 import { KvError } from '../../shared/errors.js';
 import type { NodeTransportPort } from './ports.js';
-import type { CellStats } from './rebalancer.js';
+import type { IntervalLoad } from '../placement/load-sampler.js';
 
 /** How long a move sent elsewhere may take (a learner catching up on a large cell). */
 const REMOTE_MOVE_TIMEOUT_MS = 180_000;
 
 export type AdminAnswer = Record<string, unknown>;
+
+/** A cell's size and load as its leader reports them (admin `cellStats`; the rebalancer's view of a neighbour). */
+export interface CellStats {
+  readonly sizeBytes: number;
+  readonly keyCount: number;
+  readonly load: { readonly intervalMs: number; readonly intervals: readonly IntervalLoad[] } | null;
+  readonly lastSplitAtMs: number | null;
+  readonly lastLoadSplitAtMs: number | null;
+}
 
 /** One admin request; rejects when the node is not connected, on timeout or without responders. */
 export async function askNode(transport: () => NodeTransportPort | null, node: string, body: unknown, timeoutMs: number): Promise<AdminAnswer> {

@@ -10,6 +10,7 @@ import { allMembers, isJoint } from '../raft/confchange.js';
 import type { ConfChangeSingle, ConfState } from '../raft/types.js';
 import { KvError, type ErrorCode } from '../../shared/errors.js';
 import { isAbsorbed } from './merge-apply.js';
+import { askNode } from './remote-ops.js';
 import { META_CELL_ID, bytesOfHex, hexOf, type Directory } from '../../shared/directory.js';
 import type { ReplicaRecord } from '../storage/records.js';
 import type { NodeClock } from './clock.js';
@@ -323,10 +324,7 @@ export class ReplicaMover {
 
   /** An admin request to another node; its refusal comes back as the same KvError. */
   private async adminCall(node: string, req: Record<string, unknown>, timeoutMs = ADMIN_TIMEOUT_MS): Promise<Record<string, unknown>> {
-    const transport = this.host.transport();
-    if (!transport) throw new KvError('UNAVAILABLE', 'the node is not connected; retry');
-    const raw = await transport.requestAdmin(node, new TextEncoder().encode(JSON.stringify(req)), timeoutMs);
-    const body = JSON.parse(new TextDecoder().decode(raw)) as Record<string, unknown>;
+    const body = await askNode(() => this.host.transport(), node, req, timeoutMs);
     if (body['ok'] !== true) {
       const details: Record<string, string> = {};
       for (const k of ['reason', 'leaderHint']) if (typeof body[k] === 'string') details[k] = body[k];
